@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Everything else is for developers and CI.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.komu-installed
+TEST_ENV := KOMU_VAR_DIR=$(CURDIR)/var/test
+
+.PHONY: run test install lint bench lock
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/komu migrate --noinput
+	$(BIN)/komu demo --if-empty
+	$(BIN)/komu demo logins
+	$(BIN)/komu runserver 127.0.0.1:8000
+
+test: install
+	$(BIN)/ruff check komu tests bench
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check komu tests bench
+	$(BIN)/ruff format --check komu tests bench
+	$(TEST_ENV) $(BIN)/mypy komu
+
+bench: install
+	$(BIN)/python -m bench
+
+# Regenerate the lock after changing dependencies in pyproject.toml (needs pip-tools in the venv).
+lock: install
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --generate-hashes --allow-unsafe --strip-extras -o requirements.lock pyproject.toml

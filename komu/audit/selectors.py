@@ -1,0 +1,49 @@
+"""Reading the audit trail, always within the viewer's scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from komu.audit.models import AuditEvent
+
+
+def audit_events_for(*, actor: Any, object_type: str = "", object_id: str = "") -> QuerySet[AuditEvent]:
+    """Events the actor may see: a principal their school's, a board officer their board's schools', an operator
+    all events. Others see none."""
+    from komu.access import scope
+
+    visible = scope.audit_scope(actor)
+    if visible is None:
+        return AuditEvent.objects.none()
+    qs = AuditEvent.objects.all() if visible.everything else AuditEvent.objects.filter(
+        Q(school_id__in=visible.school_ids) | Q(board_id__in=visible.board_ids)
+    )
+    if object_type:
+        qs = qs.filter(object_type=object_type)
+    if object_id:
+        qs = qs.filter(object_id=object_id)
+    return qs.order_by("-id")
+
+
+_ACTION_LABELS = {
+    "students.list.viewed": "児童生徒一覧を表示",
+    "students.student.viewed": "児童生徒の記録を表示",
+    "students.student.created": "児童生徒を登録",
+    "students.student.updated": "児童生徒の記録を変更",
+    "students.membership.assigned": "学級に所属",
+    "students.guardian.created": "保護者を登録",
+    "accounts.user.created": "利用者を作成",
+    "accounts.mfa.totp_added": "認証アプリを登録",
+    "accounts.mfa.device_removed": "二要素認証の手段を削除",
+    "accounts.mfa.recovery_codes_issued": "復旧コードを発行",
+    "accounts.api_token.issued": "APIトークンを発行",
+    "directory.bulk_loaded": "組織を一括登録",
+    "security.keys.rotated": "暗号鍵をローテーション",
+}
+
+
+def describe_action(action: str) -> str:
+    """A Japanese label for an action code; unknown codes are shown as they are."""
+    return _ACTION_LABELS.get(action, action)

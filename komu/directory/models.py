@@ -1,0 +1,270 @@
+"""The directory: prefectures, boards of education, schools, school years, terms, homeroom classes, staff.
+
+None of this is personal data except the staff assignment's link to a user, which names no one by itself.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from komu.core import codes
+from komu.core.models import TimestampedModel
+
+
+class Prefecture(models.Model):
+    """都道府県, keyed by its JIS code 01–47."""
+
+    code = models.CharField("都道府県コード", max_length=2, primary_key=True)
+    name = models.CharField("名称", max_length=10)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "都道府県"
+        verbose_name_plural = "都道府県"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Board(TimestampedModel):
+    """教育委員会: prefectural (runs prefectural high schools) or municipal (runs elementary and junior highs)."""
+
+    class Kind(models.TextChoices):
+        PREFECTURAL = "prefectural", "都道府県教育委員会"
+        MUNICIPAL = "municipal", "市区町村教育委員会"
+
+    code = models.CharField("教育委員会コード", max_length=6, unique=True)
+    name = models.CharField("名称", max_length=100)
+    kind = models.CharField("種別", max_length=12, choices=Kind.choices)
+    prefecture = models.ForeignKey(Prefecture, on_delete=models.PROTECT, related_name="boards")
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children",
+        verbose_name="上位の教育委員会",
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "教育委員会"
+        verbose_name_plural = "教育委員会"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            codes.validate_board_code(self.code)
+        except ValueError as exc:
+            raise ValidationError({"code": str(exc)}) from exc
+        if self.prefecture_id and self.code[:2] != self.prefecture_id:
+            raise ValidationError({"code": "教育委員会コードの先頭2桁は都道府県コードと一致させてください。"})
+
+
+class School(TimestampedModel):
+    """学校, identified by its 13-character 学校コード (type, prefecture, 設置区分, number, check digit)."""
+
+    code = models.CharField("学校コード", max_length=13, unique=True)
+    name = models.CharField("学校名", max_length=100)
+    school_type = models.CharField("学校種", max_length=2, choices=list(codes.SCHOOL_TYPES.items()))
+    board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="schools", verbose_name="設置者")
+    prefecture = models.ForeignKey(Prefecture, on_delete=models.PROTECT, related_name="schools")
+    address = models.CharField("所在地", max_length=200, blank=True)
+    phone = models.CharField("代表電話", max_length=20, blank=True)
+    is_active = models.BooleanField("運営中", default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "学校"
+        verbose_name_plural = "学校"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            parsed = codes.validate_school_code(self.code)
+        except ValueError as exc:
+            raise ValidationError({"code": str(exc)}) from exc
+        if parsed.school_type != self.school_type:
+            raise ValidationError({"school_type": "学校種が学校コードの先頭2文字と一致しません。"})
+        if self.prefecture_id and parsed.prefecture_code != self.prefecture_id:
+            raise ValidationError({"code": "学校コードの都道府県が所在都道府県と一致しません。"})
+
+
+class SchoolYear(TimestampedModel):
+    """年度 of one school: 1 April to 31 March unless the board says otherwise."""
+
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="years")
+    year = models.PositiveIntegerField("年度")
+    start_date = models.DateField("開始日")
+    end_date = models.DateField("終了日")
+
+    class Meta:
+        ordering = ["school", "-year"]
+        constraints = [models.UniqueConstraint(fields=["school", "year"], name="uniq_school_year")]
+        verbose_name = "年度"
+        verbose_name_plural = "年度"
+
+    def __str__(self) -> str:
+        return f"{self.year}年度"
+
+    def clean(self) -> None:
+        if self.start_date and self.end_date and self.start_date >= self.end_date:
+            raise ValidationError({"end_date": "終了日は開始日より後にしてください。"})
+
+
+class Term(models.Model):
+    """学期 within a school year (2 or 3 terms, set by the board)."""
+
+    school_year = models.ForeignKey(SchoolYear, on_delete=models.CASCADE, related_name="terms")
+    number = models.PositiveSmallIntegerField("学期")
+    name = models.CharField("名称", max_length=20)
+    start_date = models.DateField("開始日")
+    end_date = models.DateField("終了日")
+
+    class Meta:
+        ordering = ["school_year", "number"]
+        constraints = [models.UniqueConstraint(fields=["school_year", "number"], name="uniq_term_number")]
+        verbose_name = "学期"
+        verbose_name_plural = "学期"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise ValidationError({"end_date": "終了日は開始日以降にしてください。"})
+        year = getattr(self, "school_year", None)
+        if year and self.start_date and self.end_date and (
+            self.start_date < year.start_date or self.end_date > year.end_date
+        ):
+            raise ValidationError("学期は年度の期間内に収めてください。")
+
+
+class HomeroomClass(TimestampedModel):
+    """学級 (homeroom) for one school year, including 特別支援学級."""
+
+    class Kind(models.TextChoices):
+        REGULAR = "regular", "通常の学級"
+        SPECIAL_NEEDS = "special_needs", "特別支援学級"
+
+    school_year = models.ForeignKey(SchoolYear, on_delete=models.CASCADE, related_name="classes")
+    grade_code = models.CharField("学年", max_length=2, choices=list(codes.GRADES.items()))
+    name = models.CharField("学級名", max_length=30)
+    kind = models.CharField("種別", max_length=16, choices=Kind.choices, default=Kind.REGULAR)
+    special_needs_category = models.CharField("障害種別", max_length=30, blank=True)
+    sort_order = models.PositiveSmallIntegerField("並び順", default=0)
+
+    class Meta:
+        ordering = ["school_year", "grade_code", "sort_order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["school_year", "grade_code", "name"], name="uniq_class_name_per_grade")
+        ]
+        verbose_name = "学級"
+        verbose_name_plural = "学級"
+
+    def __str__(self) -> str:
+        return f"{codes.grade_label(self.grade_code)} {self.name}"
+
+    @property
+    def school(self) -> School:
+        return self.school_year.school
+
+    def clean(self) -> None:
+        year = getattr(self, "school_year", None)
+        if year is not None and self.grade_code not in codes.grades_for_school_type(year.school.school_type):
+            raise ValidationError({"grade_code": "この学校種にない学年です。"})
+        if self.kind == self.Kind.REGULAR and self.special_needs_category:
+            raise ValidationError({"special_needs_category": "障害種別は特別支援学級にだけ設定できます。"})
+
+
+class Role(models.TextChoices):
+    """The roles of domain.md §1 / issue 2. Capabilities per role live in komu.access.roles."""
+
+    OPERATOR = "operator", "システム運用者"
+    NATIONAL_ANALYST = "national_analyst", "国の分析担当"
+    PREFECTURAL_ANALYST = "prefectural_analyst", "都道府県の分析担当"
+    BOARD_OFFICER = "board_officer", "教育委員会担当者"
+    SCHOOL_ADMIN = "school_admin", "学校事務・教頭"
+    PRINCIPAL = "principal", "校長"
+    VICE_PRINCIPAL = "vice_principal", "副校長"
+    HOMEROOM_TEACHER = "homeroom_teacher", "学級担任"
+    TEACHER = "teacher", "教員"
+    SCHOOL_NURSE = "school_nurse", "養護教諭"
+    GUARDIAN = "guardian", "保護者"
+
+
+BOARD_ROLES = {Role.BOARD_OFFICER}
+SCHOOL_ROLES = {
+    Role.SCHOOL_ADMIN, Role.PRINCIPAL, Role.VICE_PRINCIPAL, Role.HOMEROOM_TEACHER, Role.TEACHER, Role.SCHOOL_NURSE,
+}
+
+
+class StaffAssignment(TimestampedModel):
+    """配置: a user's role at an organisation. The scope of every read and write derives from these rows.
+
+    Exactly one of prefecture/board/school applies, by role; a homeroom teacher's assignment also names the class.
+    Guardians are not assigned here: their scope is their children (students.GuardianLink).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    role = models.CharField("役割", max_length=24, choices=[c for c in Role.choices if c[0] != Role.GUARDIAN])
+    prefecture = models.ForeignKey(Prefecture, on_delete=models.PROTECT, null=True, blank=True)
+    board = models.ForeignKey(Board, on_delete=models.PROTECT, null=True, blank=True)
+    school = models.ForeignKey(School, on_delete=models.PROTECT, null=True, blank=True)
+    homeroom_class = models.ForeignKey(HomeroomClass, on_delete=models.PROTECT, null=True, blank=True)
+    start_date = models.DateField("開始日", null=True, blank=True)
+    end_date = models.DateField("終了日", null=True, blank=True)
+
+    class Meta:
+        ordering = ["user", "role"]
+        verbose_name = "配置"
+        verbose_name_plural = "配置"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "role", "board", "school", "homeroom_class"], name="uniq_assignment"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} @ {self.organisation_label}"
+
+    @property
+    def organisation_label(self) -> str:
+        if self.homeroom_class_id:
+            return f"{self.school} {self.homeroom_class}"
+        if self.school_id:
+            return str(self.school)
+        if self.board_id:
+            return str(self.board)
+        if self.prefecture_id:
+            return str(self.prefecture)
+        return "全国"
+
+    @property
+    def organisation_code(self) -> str:
+        if self.school_id:
+            return self.school.code
+        if self.board_id:
+            return self.board.code
+        if self.prefecture_id:
+            return str(self.prefecture_id)
+        return ""
+
+    def clean(self) -> None:
+        role = self.role
+        if role == Role.HOMEROOM_TEACHER and not self.homeroom_class_id:
+            raise ValidationError({"homeroom_class": "学級担任には担当学級を指定してください。"})
+        if role in SCHOOL_ROLES and not self.school_id:
+            raise ValidationError({"school": "学校の役割には学校を指定してください。"})
+        if role in BOARD_ROLES and not self.board_id:
+            raise ValidationError({"board": "教育委員会担当者には教育委員会を指定してください。"})
+        if role == Role.PREFECTURAL_ANALYST and not self.prefecture_id:
+            raise ValidationError({"prefecture": "都道府県の分析担当には都道府県を指定してください。"})
+        if role not in SCHOOL_ROLES and (self.school_id or self.homeroom_class_id):
+            raise ValidationError("この役割には学校を指定できません。")
+        if self.homeroom_class_id and self.school_id and self.homeroom_class.school_year.school_id != self.school_id:
+            raise ValidationError({"homeroom_class": "担当学級は配置先の学校の学級にしてください。"})
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise ValidationError({"end_date": "終了日は開始日以降にしてください。"})

@@ -1,0 +1,164 @@
+"""Model fields that keep personal data encrypted at rest.
+
+An encrypted field stores a Tink AES-GCM ciphertext whose associated data binds it to its table, column and row
+("students_student.family_name.<uuid>"): a ciphertext copied into another row or column fails to open. Models with
+encrypted fields therefore need a primary key chosen before the first save (a UUID default).
+
+Reading the attribute decrypts lazily; a value loaded from the database and not changed is written back as the same
+ciphertext. Encrypted columns cannot be filtered on: exact-match lookups go through a BlindIndexField, a keyed PRF
+of the normalised plaintext.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+from django.db import models
+from django.db.models.query_utils import DeferredAttribute
+
+from komu.security.keys import get_keyring
+
+
+class Token(str):
+    """A ciphertext as stored; distinguishes it from plaintext inside the model instance."""
+
+    __slots__ = ()
+
+
+class EncryptedQueryError(TypeError):
+    pass
+
+
+def associated_data(instance: models.Model, field: models.Field[Any, Any]) -> str:
+    pk = instance.pk
+    if pk is None:
+        raise ValueError(
+            f"{type(instance).__name__}: 暗号化フィールドには保存前に主キーが必要です（UUID の既定値を使ってください）。"
+        )
+    return f"{instance._meta.db_table}.{field.column}.{pk}"
+
+
+class _EncryptedDescriptor(DeferredAttribute):
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = super().__get__(instance, cls)
+        if isinstance(value, Token):
+            field = self.field
+            assert isinstance(field, EncryptedMixin)
+            text = get_keyring().decrypt(str(value), associated_data(instance, field))
+            plain = field.from_text(text)
+            instance.__dict__[field.attname] = plain
+            # Remember the ciphertext so an unchanged value is written back as it was.
+            instance.__dict__[f"_sealed_{field.attname}"] = (plain, value)
+            return plain
+        return value
+
+
+class EncryptedMixin:
+    """Shared by the encrypted field types; subclasses say how a value becomes text and back."""
+
+    descriptor_class = _EncryptedDescriptor
+    attname: str
+    null: bool
+
+    def to_text(self, value: Any) -> str:
+        return str(value)
+
+    def from_text(self, text: str) -> Any:
+        return text
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return None if value is None else Token(value)
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        value = model_instance.__dict__.get(self.attname)
+        if value is None or isinstance(value, Token):
+            return value
+        if value == "" and not isinstance(self, EncryptedDateField):
+            return ""
+        sealed = model_instance.__dict__.get(f"_sealed_{self.attname}")
+        if sealed is not None and sealed[0] == value:
+            return sealed[1]
+        token = Token(get_keyring().encrypt(self.to_text(value), associated_data(model_instance, self)))  # type: ignore[arg-type]
+        model_instance.__dict__[f"_sealed_{self.attname}"] = (value, token)
+        return token
+
+    def get_prep_value(self, value: Any) -> Any:
+        if value is None or isinstance(value, Token) or value == "":
+            return value
+        raise EncryptedQueryError(
+            f"暗号化された列 {self.attname} は検索条件に使えません。ブラインドインデックスを使ってください。"
+        )
+
+    def to_python(self, value: Any) -> Any:
+        return value
+
+
+class EncryptedTextField(EncryptedMixin, models.TextField):  # type: ignore[misc]
+    """Personal text (names, addresses, phones, notes), encrypted and bound to its row."""
+
+
+class EncryptedDateField(EncryptedMixin, models.TextField):  # type: ignore[misc]
+    """A personal date (birth date) stored encrypted; reads back as datetime.date."""
+
+    def to_text(self, value: Any) -> str:
+        if not isinstance(value, datetime.date):
+            raise TypeError(f"{self.attname}: 日付を指定してください。")
+        return value.isoformat()
+
+    def from_text(self, text: str) -> Any:
+        return datetime.date.fromisoformat(text)
+
+    def formfield(self, **kwargs: Any) -> Any:
+        from django import forms
+
+        return forms.DateField(required=not self.blank, **kwargs)
+
+
+class BlindIndexField(models.CharField):  # type: ignore[type-arg]
+    """A keyed hash of another field's normalised plaintext, for exact-match lookups without decrypting.
+
+    `normalizer` folds the input the way a search should match (kana to one script, phone to digits); the index is
+    recomputed on every save from the source field, so it can never drift from the data.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        source: str = "",
+        normalizer: Callable[[str], str] | None = None,
+        purpose: str = "",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("max_length", 32)
+        kwargs.setdefault("db_index", True)
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("default", "")
+        self.source = source
+        self.normalizer = normalizer
+        self.purpose = purpose
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["source"] = self.source
+        kwargs.pop("normalizer", None)
+        kwargs["purpose"] = self.purpose
+        return name, path, args, kwargs
+
+    def lookup_value(self, raw: str) -> str:
+        """The index value to filter by for a user's search input."""
+        normalized = self.normalizer(raw) if self.normalizer else raw
+        if not normalized:
+            return ""
+        return get_keyring().blind_index(self.purpose or self.source, normalized)
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        source_value = getattr(model_instance, self.source)
+        value = "" if not source_value else self.lookup_value(str(source_value))
+        setattr(model_instance, self.attname, value)
+        return value

@@ -1,0 +1,123 @@
+"""Pupils (児童生徒), their guardians (保護者) and class membership with 出席番号.
+
+Every field that identifies or describes a person is an EncryptedTextField bound to its row; kana and phone
+numbers have blind indexes for exact-match search. Read and write only through services/selectors, which audit.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from komu.core.models import PersonalDataModel, TimestampedModel
+from komu.core.text import normalize_kana, phone_digits
+from komu.directory.models import HomeroomClass, School
+from komu.security.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
+
+
+def _kana_key(value: str) -> str:
+    return normalize_kana(value).replace(" ", "")
+
+
+class Sex(models.TextChoices):
+    MALE = "male", "男"
+    FEMALE = "female", "女"
+    UNSPECIFIED = "unspecified", "未設定"
+
+
+class Student(PersonalDataModel):
+    """児童生徒. Names are kept exactly as entered (never normalised); kana readings are normalised."""
+
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="students")
+    family_name = EncryptedTextField("姓")
+    given_name = EncryptedTextField("名")
+    family_name_kana = EncryptedTextField("姓（ふりがな）")
+    given_name_kana = EncryptedTextField("名（ふりがな）")
+    kana_index = BlindIndexField(source="full_kana", normalizer=_kana_key, purpose="student.kana")
+    family_kana_index = BlindIndexField(source="family_name_kana", normalizer=_kana_key, purpose="student.family_kana")
+    sex = models.CharField("性別", max_length=12, choices=Sex.choices, default=Sex.UNSPECIFIED)
+    birth_date = EncryptedDateField("生年月日", null=True, blank=True)
+    address = EncryptedTextField("住所", blank=True, default="")
+    health_note = EncryptedTextField("健康上の配慮（アレルギー等）", blank=True, default="")
+    needs_review = models.BooleanField("外字等の確認が必要", default=False)
+    is_active = models.BooleanField("在籍", default=True)
+
+    class Meta:
+        verbose_name = "児童生徒"
+        verbose_name_plural = "児童生徒"
+
+    def __str__(self) -> str:
+        return f"児童生徒 {self.pk}"
+
+    @property
+    def full_kana(self) -> str:
+        return f"{self.family_name_kana} {self.given_name_kana}".strip()
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.family_name} {self.given_name}"
+
+
+class ClassMembership(TimestampedModel):
+    """学級在籍: a pupil in a homeroom for a school year, with 出席番号."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="memberships")
+    homeroom_class = models.ForeignKey(HomeroomClass, on_delete=models.CASCADE, related_name="memberships")
+    shusseki_no = models.PositiveSmallIntegerField("出席番号")
+
+    class Meta:
+        ordering = ["homeroom_class", "shusseki_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["homeroom_class", "shusseki_no"], name="uniq_shusseki_no"),
+            models.UniqueConstraint(fields=["homeroom_class", "student"], name="uniq_student_in_class"),
+        ]
+        verbose_name = "学級在籍"
+        verbose_name_plural = "学級在籍"
+
+    def __str__(self) -> str:
+        return f"{self.homeroom_class} {self.shusseki_no}番"
+
+
+class Guardian(PersonalDataModel):
+    """保護者. May have a user account (to sign in on a phone) or not."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="guardian"
+    )
+    family_name = EncryptedTextField("姓")
+    given_name = EncryptedTextField("名")
+    family_name_kana = EncryptedTextField("姓（ふりがな）", blank=True, default="")
+    given_name_kana = EncryptedTextField("名（ふりがな）", blank=True, default="")
+    phone = EncryptedTextField("電話番号", blank=True, default="")
+    phone_index = BlindIndexField(source="phone", normalizer=phone_digits, purpose="guardian.phone")
+    email = EncryptedTextField("メールアドレス", blank=True, default="")
+    address = EncryptedTextField("住所", blank=True, default="")
+
+    class Meta:
+        verbose_name = "保護者"
+        verbose_name_plural = "保護者"
+
+    def __str__(self) -> str:
+        return f"保護者 {self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.family_name} {self.given_name}"
+
+
+class GuardianLink(TimestampedModel):
+    """A guardian of a pupil, with 続柄 and contact priority."""
+
+    guardian = models.ForeignKey(Guardian, on_delete=models.CASCADE, related_name="links")
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="guardian_links")
+    relationship = models.CharField("続柄", max_length=20)
+    priority = models.PositiveSmallIntegerField("連絡順位", default=1)
+
+    class Meta:
+        ordering = ["student", "priority"]
+        constraints = [models.UniqueConstraint(fields=["guardian", "student"], name="uniq_guardian_student")]
+        verbose_name = "保護者の続柄"
+        verbose_name_plural = "保護者の続柄"
+
+    def __str__(self) -> str:
+        return f"{self.relationship} (順位 {self.priority})"

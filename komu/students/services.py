@@ -1,0 +1,166 @@
+"""Writes to pupils and guardians. Each is atomic, validated, and audited in the same transaction."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from komu.access import roles, scope
+from komu.access.scope import Actor
+from komu.audit.services import Scope, audit_record
+from komu.core.errors import PermissionDeniedError, ValidationFailed
+from komu.core.text import TextError, check_name, normalize_kana, normalize_phone
+from komu.directory.models import HomeroomClass, School
+from komu.students.models import ClassMembership, Guardian, GuardianLink, Sex, Student
+
+PERSONAL_STUDENT_FIELDS = (
+    "family_name", "given_name", "family_name_kana", "given_name_kana", "sex", "birth_date", "address",
+    "health_note",
+)
+
+
+@dataclass
+class StudentInput:
+    family_name: str
+    given_name: str
+    family_name_kana: str
+    given_name_kana: str
+    sex: str = Sex.UNSPECIFIED
+    birth_date: datetime.date | None = None
+    address: str = ""
+    health_note: str = ""
+
+
+def _clean_student_input(data: StudentInput) -> tuple[dict[str, Any], bool]:
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    needs_review = False
+    for name in ("family_name", "given_name"):
+        try:
+            checked = check_name(getattr(data, name))
+            values[name] = checked.value
+            needs_review = needs_review or checked.needs_review
+        except TextError as exc:
+            errors.setdefault(name, []).append(str(exc))
+    for name in ("family_name_kana", "given_name_kana"):
+        try:
+            values[name] = normalize_kana(getattr(data, name))
+        except TextError as exc:
+            errors.setdefault(name, []).append(str(exc))
+    if data.sex not in Sex.values:
+        errors.setdefault("sex", []).append("性別の値が正しくありません。")
+    if errors:
+        raise ValidationFailed("入力内容を確認してください。", errors=errors)
+    values.update(sex=data.sex, birth_date=data.birth_date, address=data.address, health_note=data.health_note)
+    return values, needs_review
+
+
+def _require_edit(actor: Actor, school: School) -> None:
+    if not scope.schools_for(actor, roles.STUDENTS_EDIT).filter(pk=school.pk).exists():
+        raise PermissionDeniedError("この学校の児童生徒を編集する権限がありません。")
+
+
+def _save(obj: Any) -> None:
+    try:
+        obj.full_clean()
+    except ValidationError as exc:
+        raise ValidationFailed("入力内容を確認してください。", errors=exc.message_dict) from exc
+    obj.save()
+
+
+@transaction.atomic
+def student_create(*, actor: Actor, school: School, data: StudentInput) -> Student:
+    _require_edit(actor, school)
+    values, needs_review = _clean_student_input(data)
+    student = Student(school=school, needs_review=needs_review, **values)
+    _save(student)
+    audit_record(
+        actor=actor.user, action="students.student.created", obj=student,
+        fields=[f for f in PERSONAL_STUDENT_FIELDS if values.get(f)],
+        scope=Scope(school_id=school.pk, board_id=school.board_id),
+    )
+    return student
+
+
+@transaction.atomic
+def student_update(*, actor: Actor, student_id: Any, data: StudentInput) -> Student:
+    student = scope.get_in_scope(scope.students_for(actor, roles.STUDENTS_EDIT).select_related("school"),
+                                 pk=student_id)
+    values, needs_review = _clean_student_input(data)
+    changed = [name for name, value in values.items() if getattr(student, name) != value]
+    for name, value in values.items():
+        setattr(student, name, value)
+    student.needs_review = needs_review
+    _save(student)
+    audit_record(
+        actor=actor.user, action="students.student.updated", obj=student, fields=changed,
+        scope=Scope(school_id=student.school_id, board_id=student.school.board_id),
+    )
+    return student
+
+
+@transaction.atomic
+def membership_assign(*, actor: Actor, student: Student, homeroom_class: HomeroomClass,
+                      shusseki_no: int) -> ClassMembership:
+    _require_edit(actor, homeroom_class.school_year.school)
+    if homeroom_class.school_year.school_id != student.school_id:
+        raise ValidationFailed("別の学校の学級には所属させられません。")
+    membership = ClassMembership(student=student, homeroom_class=homeroom_class, shusseki_no=shusseki_no)
+    _save(membership)
+    audit_record(
+        actor=actor.user, action="students.membership.assigned", obj=student,
+        fields=["homeroom_class", "shusseki_no"], detail={"class_id": homeroom_class.pk, "shusseki_no": shusseki_no},
+        scope=Scope(school_id=student.school_id),
+    )
+    return membership
+
+
+@dataclass
+class GuardianInput:
+    family_name: str
+    given_name: str
+    family_name_kana: str = ""
+    given_name_kana: str = ""
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+
+
+@transaction.atomic
+def guardian_create_for(*, actor: Actor, student: Student, data: GuardianInput, relationship: str,
+                        priority: int = 1, user: Any = None) -> Guardian:
+    _require_edit(actor, student.school)
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for name in ("family_name", "given_name"):
+        try:
+            values[name] = check_name(getattr(data, name)).value
+        except TextError as exc:
+            errors.setdefault(name, []).append(str(exc))
+    for name in ("family_name_kana", "given_name_kana"):
+        raw = getattr(data, name)
+        try:
+            values[name] = normalize_kana(raw) if raw else ""
+        except TextError as exc:
+            errors.setdefault(name, []).append(str(exc))
+    try:
+        values["phone"] = normalize_phone(data.phone) if data.phone else ""
+    except TextError as exc:
+        errors.setdefault("phone", []).append(str(exc))
+    if errors:
+        raise ValidationFailed("入力内容を確認してください。", errors=errors)
+    guardian = Guardian(user=user, email=data.email.strip(), address=data.address, **values)
+    _save(guardian)
+    link = GuardianLink(guardian=guardian, student=student, relationship=relationship, priority=priority)
+    _save(link)
+    audit_record(
+        actor=actor.user, action="students.guardian.created", obj=guardian,
+        fields=[k for k, v in {**values, "email": data.email, "address": data.address}.items() if v],
+        detail={"student_id": str(student.pk), "relationship": relationship},
+        scope=Scope(school_id=student.school_id),
+    )
+    return guardian

@@ -1,0 +1,1 @@
+"""Shared test personas and helpers (used by every app's tests; never imported by production code)."""

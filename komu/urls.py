@@ -1,0 +1,16 @@
+from django.urls import include, path
+
+from komu.api.api import api
+from komu.web import views as web_views
+
+urlpatterns = [
+    path("healthz", web_views.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("komu.accounts.urls")),
+    path("directory/", include("komu.directory.urls")),
+    path("students/", include("komu.students.urls")),
+    path("audit/", include("komu.audit.urls")),
+    path("webauthn/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
+    path("api/v1/", api.urls),
+    path("", include("komu.web.urls")),
+]

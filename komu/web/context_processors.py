@@ -1,0 +1,60 @@
+"""What every page's shell needs: the navigation for the signed-in person and how they are shown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from komu.access import roles
+from komu.access.scope import get_actor
+from komu.directory.models import Role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    active: bool
+
+
+def _items(request: HttpRequest) -> list[tuple[str, str]]:
+    actor = get_actor(request.user)
+    items = [(_("ホーム"), reverse("web:home"))]
+    if actor.is_guardian:
+        items.append((_("わが子の情報"), reverse("students:children")))
+    if actor.has(roles.STUDENTS_VIEW) and not actor.is_guardian:
+        items.append((_("児童生徒"), reverse("students:list")))
+    if actor.has(roles.DIRECTORY_VIEW):
+        items.append((_("学校・学級"), reverse("directory:schools")))
+    if actor.has(roles.STATS_VIEW):
+        items.append((_("統計"), reverse("web:stats")))
+    if actor.has(roles.AUDIT_VIEW):
+        items.append((_("アクセス記録"), reverse("audit:trail")))
+    if actor.has(roles.DIRECTORY_BULK_LOAD):
+        items.append((_("一括登録"), reverse("directory:bulk_load")))
+    items.append((_("アカウント設定"), reverse("accounts:security")))
+    return items
+
+
+def shell(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    actor = get_actor(user)
+    path = request.path
+    nav = []
+    for label, url in _items(request):
+        active = path == url if url == "/" else path.startswith(url)
+        nav.append(NavItem(label=label, url=url, active=active))
+    primary = actor.primary
+    return {
+        "nav_items": nav,
+        "user_display": user.display_name or user.get_username(),
+        "current_role_label": (
+            f"{dict(Role.choices)[primary.role]}（{primary.org_label}）" if primary else ""
+        ),
+    }
