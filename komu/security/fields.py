@@ -56,6 +56,10 @@ class _EncryptedDescriptor(DeferredAttribute):
             return plain
         return value
 
+    def __set__(self, instance: Any, value: Any) -> None:
+        # A data descriptor, so that reads always pass through __get__ (and decrypt) even once loaded.
+        instance.__dict__[self.field.attname] = value
+
 
 class EncryptedMixin:
     """Shared by the encrypted field types; subclasses say how a value becomes text and back."""
