@@ -1,0 +1,36 @@
+"""`make bench`: Komu's benchmarks, each printed beside a baseline measured in the same run.
+
+Runs on a scratch database: SQLite in a temporary folder by default, or PostgreSQL when KOMU_BENCH_DATABASE_URL is
+set (a database that may be created and dropped). Results are recorded by hand in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+
+def main() -> None:
+    scratch = tempfile.mkdtemp(prefix="komu-bench-")
+    os.environ["KOMU_VAR_DIR"] = scratch
+    os.environ.pop("KOMU_DATABASE_URL", None)
+    if os.environ.get("KOMU_BENCH_DATABASE_URL"):
+        os.environ["KOMU_DATABASE_URL"] = os.environ["KOMU_BENCH_DATABASE_URL"]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "komu.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from bench import bench_audit, bench_encryption
+
+    print(f"# Komu benchmarks — python {sys.version.split()[0]}, database {os.environ.get('KOMU_DATABASE_URL', 'sqlite')}")
+    for module in (bench_encryption, bench_audit):
+        for line in module.run():
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
