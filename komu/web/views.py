@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from komu.access import roles
 from komu.access.scope import get_actor
@@ -25,11 +26,12 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     actor = get_actor(request.user)
+    today = timezone.localdate()
     if actor.is_guardian and not actor.has(roles.DIRECTORY_VIEW):
         from komu.students.selectors import children_of
 
-        return render(request, "web/home_guardian.html", {"children": children_of(actor=actor)})
-    return render(request, "web/home.html", {"page": selectors.home_for(actor=actor)})
+        return render(request, "web/home_guardian.html", {"children": children_of(actor=actor), "today": today})
+    return render(request, "web/home.html", {"page": selectors.home_for(actor=actor), "today": today})
 
 
 @login_required

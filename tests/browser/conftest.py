@@ -74,7 +74,7 @@ def komu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KomuServer
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=2) as response:  # noqa: S310
+                with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:
