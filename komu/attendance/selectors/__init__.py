@@ -1,0 +1,1 @@
+"""Reads of attendance, by sub-domain (registers, overview and alerts, guardian reports, monthly registers)."""
