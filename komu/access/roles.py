@@ -18,6 +18,21 @@ STUDENTS_EDIT = "students.edit"
 GUARDIANS_VIEW_CONTACT = "guardians.view_contact"
 AUDIT_VIEW = "audit.view"
 STATS_VIEW = "stats.view"
+# 出欠: recording marks (homeroom teacher for their class; principal, vice-principal and the school office for
+# any class of their school) and reading registers and the school overview. The school nurse reads them too:
+# she follows infectious-disease 出席停止 for the school (学校保健安全法 §19–20). Subject teachers do not.
+ATTENDANCE_RECORD = "attendance.record"
+ATTENDANCE_VIEW = "attendance.view"
+# 保護者からの欠席連絡: a guardian reports 欠席・遅刻・早退 for their own children (MEXT 2文科初第1026号).
+ATTENDANCE_REPORT = "attendance.report"
+# 決裁 (komu.approvals): every school staff member submits documents and can act as a named delegate (代決);
+# principal and vice-principal approve as their role, see every request of their school and configure the
+# chains and delegations. Who approves a given step is decided by the chain's role, not by this capability.
+APPROVALS_USE = "approvals.use"
+APPROVALS_APPROVE = "approvals.approve"
+APPROVALS_CONFIGURE = "approvals.configure"
+# 年度末確定: the principal locks the year's registers for good (the electronic record is the original).
+ATTENDANCE_CLOSE_YEAR = "attendance.close_year"
 SYSTEM_OPERATE = "system.operate"
 
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -31,17 +46,21 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     Role.BOARD_OFFICER: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW, STUDENTS_EDIT,
                                    GUARDIANS_VIEW_CONTACT, AUDIT_VIEW, STATS_VIEW}),
     Role.SCHOOL_ADMIN: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW, STUDENTS_EDIT,
-                                  GUARDIANS_VIEW_CONTACT}),
+                                  GUARDIANS_VIEW_CONTACT, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE}),
     Role.PRINCIPAL: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE,
-                               STUDENTS_EDIT, GUARDIANS_VIEW_CONTACT, AUDIT_VIEW, STATS_VIEW}),
+                               STUDENTS_EDIT, GUARDIANS_VIEW_CONTACT, AUDIT_VIEW, STATS_VIEW, ATTENDANCE_RECORD,
+                               ATTENDANCE_VIEW, APPROVALS_USE, APPROVALS_APPROVE, APPROVALS_CONFIGURE,
+                               ATTENDANCE_CLOSE_YEAR}),
     Role.VICE_PRINCIPAL: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW,
                                     STUDENTS_VIEW_SENSITIVE, STUDENTS_EDIT, GUARDIANS_VIEW_CONTACT, AUDIT_VIEW,
-                                    STATS_VIEW}),
+                                    STATS_VIEW, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE, APPROVALS_APPROVE,
+                                    APPROVALS_CONFIGURE}),
     Role.HOMEROOM_TEACHER: frozenset({DIRECTORY_VIEW, STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE,
-                                      GUARDIANS_VIEW_CONTACT}),
-    Role.TEACHER: frozenset({DIRECTORY_VIEW, STUDENTS_VIEW}),
-    Role.SCHOOL_NURSE: frozenset({DIRECTORY_VIEW, STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE, GUARDIANS_VIEW_CONTACT}),
-    Role.GUARDIAN: frozenset({STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE, GUARDIANS_VIEW_CONTACT}),
+                                      GUARDIANS_VIEW_CONTACT, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE}),
+    Role.TEACHER: frozenset({DIRECTORY_VIEW, STUDENTS_VIEW, APPROVALS_USE}),
+    Role.SCHOOL_NURSE: frozenset({DIRECTORY_VIEW, STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE, GUARDIANS_VIEW_CONTACT,
+                                  ATTENDANCE_VIEW, APPROVALS_USE}),
+    Role.GUARDIAN: frozenset({STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE, GUARDIANS_VIEW_CONTACT, ATTENDANCE_REPORT}),
 }
 
 # The order in which a person with several roles is shown (and audited) by default.

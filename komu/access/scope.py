@@ -8,10 +8,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from komu.access import roles
+from komu.audit import context as audit_context
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError
 from komu.directory.models import Board, HomeroomClass, Role, School, StaffAssignment
 
@@ -101,6 +103,11 @@ def get_actor(user: Any) -> Actor:
             )
             grants.append(Grant(role=Role.GUARDIAN, org_label="保護者"))
         actor = Actor(user=user, grants=tuple(grants), child_ids=child_ids)
+        primary = actor.primary
+        # The audit log records the role and organisation a person acted in. The first actor resolved in a
+        # request is the person making it (views resolve request.user before anything else).
+        if primary is not None and not audit_context.current().role:
+            audit_context.set_acting_role(primary.role, primary.org_code)
     if user is not None:
         user._komu_actor = actor
     return actor
@@ -117,14 +124,18 @@ def require(actor: Actor, capability: str) -> None:
 
 
 def get_in_scope(qs: QuerySet[M], **lookup: Any) -> M:
+    """The one object matching `lookup` within `qs`; NotFoundOrNoAccess when it is missing, out of scope, or the
+    id is malformed (a malformed id must answer exactly like a missing one)."""
+    for key, value in lookup.items():
+        # Python's int() and UUID() forgive surrounding spaces and full-width digits ("１" → 1); an id taken
+        # from a URL or form is compared exactly, so such a value names nothing.
+        is_id = key in ("pk", "id") or key.endswith(("_id", "__pk", "__id"))
+        if is_id and isinstance(value, str) and (not value.isascii() or value != value.strip()):
+            raise NotFoundOrNoAccess("見つかりません。")
     try:
         return qs.get(**lookup)
-    except (qs.model.DoesNotExist, ValueError, TypeError):
+    except (ObjectDoesNotExist, ValueError, TypeError, OverflowError, ValidationError):
         raise NotFoundOrNoAccess("見つかりません。") from None
-    except Exception as exc:  # ValidationError for a malformed UUID
-        if exc.__class__.__name__ == "ValidationError":
-            raise NotFoundOrNoAccess("見つかりません。") from None
-        raise
 
 
 # --- Directory -------------------------------------------------------------------------------------------------
@@ -174,9 +185,26 @@ def boards_for(actor: Actor, capability: str = roles.DIRECTORY_VIEW) -> QuerySet
     return Board.objects.filter(q).distinct()
 
 
+# Capabilities over pupils' data: with these a homeroom teacher's reach is their class, not their school.
+_PUPIL_CAPABILITIES = frozenset(
+    {roles.STUDENTS_VIEW, roles.STUDENTS_VIEW_SENSITIVE, roles.STUDENTS_EDIT, roles.GUARDIANS_VIEW_CONTACT,
+     roles.ATTENDANCE_RECORD, roles.ATTENDANCE_VIEW}
+)
+
+
 def classes_for(actor: Actor, capability: str = roles.DIRECTORY_VIEW) -> QuerySet[HomeroomClass]:
-    schools = schools_for(actor, capability)
-    return HomeroomClass.objects.filter(school_year__school__in=schools)
+    """Classes the actor reaches with a capability. For the directory that is every class of their schools;
+    for pupils' data a homeroom teacher reaches their own class only, as in students_for."""
+    q = Q(pk__in=[])
+    for grant in actor.grants_with(capability):
+        if grant.role == Role.HOMEROOM_TEACHER and capability in _PUPIL_CAPABILITIES:
+            q |= Q(pk=grant.class_id)
+            continue
+        part = _school_q(grant)
+        if part is None:
+            return HomeroomClass.objects.all()
+        q |= Q(school_year__school__in=School.objects.filter(part))
+    return HomeroomClass.objects.filter(q)
 
 
 # --- Personal data -----------------------------------------------------------------------------------------------
@@ -227,5 +255,8 @@ def audit_scope(actor: Actor) -> AuditScope | None:
     board_ids = {g.board_id for g in grants if g.board_id is not None}
     school_ids = {g.school_id for g in grants if g.school_id is not None}
     if board_ids:
+        # As in schools_for: a prefectural board also oversees the municipal boards under it and their
+        # schools.
+        board_ids |= set(Board.objects.filter(parent_id__in=board_ids).values_list("pk", flat=True))
         school_ids |= set(School.objects.filter(board_id__in=board_ids).values_list("pk", flat=True))
     return AuditScope(everything=False, school_ids=frozenset(school_ids), board_ids=frozenset(board_ids))

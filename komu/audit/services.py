@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,6 +45,25 @@ def canonical_bytes(event: AuditEvent) -> bytes:
         event.prev_mac,
     ]
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _clean_ip(value: str | None) -> str | None:
+    """The client address exactly as the database will give it back, or None when it is not an address.
+
+    The MAC covers the stored row, and the address field rewrites IPv6 on save (2001:DB8:0::1 → 2001:db8::1):
+    sealing the raw text would make a true record look tampered. A malformed address (a misconfigured proxy
+    header) must not fail the write it accompanies, so it is left out.
+    """
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+        return None
+    prepared: str = AuditEvent._meta.get_field("client_ip").get_prep_value(value)
+    return prepared
 
 
 @dataclass(frozen=True)
@@ -92,7 +112,7 @@ def audit_record(
         school_id=scope.school_id if scope else None,
         board_id=scope.board_id if scope else None,
         request_id=ctx.request_id,
-        client_ip=ctx.client_ip,
+        client_ip=_clean_ip(ctx.client_ip),
         channel=ctx.channel,
         prev_mac=prev_mac,
     )

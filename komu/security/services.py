@@ -46,7 +46,10 @@ def _rewrite_all(primary: int, batch_size: int, progress: Callable[[str], None] 
         for start in range(0, len(pks), batch_size):
             batch = pks[start : start + batch_size]
             with transaction.atomic():
-                for obj in model._base_manager.filter(pk__in=batch).only("pk", *names):
+                # Lock the batch: a request saving one of these rows meanwhile would otherwise be overwritten
+                # with the re-encrypted old value (a lost update). SQLite's write lock serialises this anyway.
+                rows = model._base_manager.select_for_update().filter(pk__in=batch).only("pk", *names)
+                for obj in rows:
                     changes: dict[str, Token] = {}
                     for field in fields:
                         token = obj.__dict__.get(field.attname)
@@ -77,6 +80,9 @@ def keys_rotate(*, actor: Any = None, retire: bool = True, batch_size: int = 500
     rewritten = _rewrite_all(new_id, batch_size, progress)
     retired: list[int] = []
     if retire:
+        # A request that loaded a row before it was rewritten still holds the old ciphertext; let such requests
+        # finish (and save under the new key) before the old key can no longer open what they hold.
+        time.sleep(settle_seconds)
         retired = keys.retire_aead_keys(path, keep={new_id})
     with transaction.atomic():
         audit_record(

@@ -8,9 +8,11 @@ guardians; users exist for every role. Built through the ORM directly: this is f
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -43,9 +45,15 @@ class World:
         return self.users[name]
 
 
+@functools.cache
+def _password_hash() -> str:
+    # Argon2 is slow on purpose; hash the shared test password once and give every persona the same hash.
+    return make_password(PASSWORD)
+
+
 def make_user(username: str, *, kind: str = User.Kind.STAFF, display_name: str = "", totp: bool = True) -> User:
     user = User(username=username, kind=kind, display_name=display_name or username, email=f"{username}@example.jp")
-    user.set_password(PASSWORD)
+    user.password = _password_hash()
     user.save()
     if totp and kind == User.Kind.STAFF:
         TOTPDevice.objects.create(user=user, name="テスト端末", confirmed=True)

@@ -37,13 +37,14 @@ POSTGRES_REVERSE = [
 def forwards(apps, schema_editor):
     statements = SQLITE if schema_editor.connection.vendor == "sqlite" else POSTGRES
     for sql in statements:
-        schema_editor.execute(sql)
+        # params=None: the PL/pgSQL body's RAISE format uses "%", which must not be read as a placeholder.
+        schema_editor.execute(sql, params=None)
 
 
 def backwards(apps, schema_editor):
     statements = SQLITE_REVERSE if schema_editor.connection.vendor == "sqlite" else POSTGRES_REVERSE
     for sql in statements:
-        schema_editor.execute(sql)
+        schema_editor.execute(sql, params=None)
 
 
 class Migration(migrations.Migration):
