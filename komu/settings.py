@@ -206,6 +206,8 @@ TIME_ZONE = "Asia/Tokyo"
 USE_TZ = True
 
 STATIC_URL = "static/"
+# komu/static holds the shared CSS/JS and vendored assets; the package itself is not an app, so name it here.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("KOMU_STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("KOMU_MEDIA_ROOT", VAR_DIR / "media"))
 

@@ -10,7 +10,11 @@ urlpatterns = [
     path("directory/", include("komu.directory.urls")),
     path("students/", include("komu.students.urls")),
     path("audit/", include("komu.audit.urls")),
-    path("webauthn/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
+    path("attendance/", include("komu.attendance.urls")),
+    path("approvals/", include("komu.approvals.urls")),
+    # Passkey ceremonies: the package's views narrowed to Komu's rules (no passwordless sign-in, re-auth to
+    # add).
+    path("webauthn/", include("komu.accounts.webauthn_urls", namespace="otp_webauthn")),
     path("api/v1/", api.urls),
     path("", include("komu.web.urls")),
 ]

@@ -1,9 +1,11 @@
-"""Users and API tokens. A user's name and e-mail are personal data: encrypted, with a blind index for e-mail."""
+"""Users and API tokens. A user's name and e-mail are personal data: encrypted, with a blind index for
+e-mail."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -44,7 +46,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "username"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         verbose_name = "利用者"
