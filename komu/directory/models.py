@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from komu.core import codes
+from komu.core import codes, wareki
 from komu.core.models import TimestampedModel
 
 
@@ -40,7 +40,11 @@ class Board(TimestampedModel):
     kind = models.CharField("種別", max_length=12, choices=Kind.choices)
     prefecture = models.ForeignKey(Prefecture, on_delete=models.PROTECT, related_name="boards")
     parent = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children",
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
         verbose_name="上位の教育委員会",
     )
 
@@ -109,6 +113,11 @@ class SchoolYear(TimestampedModel):
     def __str__(self) -> str:
         return f"{self.year}年度"
 
+    @property
+    def title(self) -> str:
+        """2026年度（令和8年度）: how screens and documents name the year."""
+        return f"{wareki.fiscal_year_title(self.year)}（{wareki.fiscal_year_title(self.year, wareki=True)}）"
+
     def clean(self) -> None:
         if self.start_date and self.end_date and self.start_date >= self.end_date:
             raise ValidationError({"end_date": "終了日は開始日より後にしてください。"})
@@ -136,8 +145,11 @@ class Term(models.Model):
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise ValidationError({"end_date": "終了日は開始日以降にしてください。"})
         year = getattr(self, "school_year", None)
-        if year and self.start_date and self.end_date and (
-            self.start_date < year.start_date or self.end_date > year.end_date
+        if (
+            year
+            and self.start_date
+            and self.end_date
+            and (self.start_date < year.start_date or self.end_date > year.end_date)
         ):
             raise ValidationError("学期は年度の期間内に収めてください。")
 
@@ -149,17 +161,32 @@ class HomeroomClass(TimestampedModel):
         REGULAR = "regular", "通常の学級"
         SPECIAL_NEEDS = "special_needs", "特別支援学級"
 
+    class SpecialNeedsCategory(models.TextChoices):
+        """The kinds of 特別支援学級 that 学校教育法 §81(2) lists (自閉症・情緒障害 per MEXT notice 2009)."""
+
+        INTELLECTUAL = "intellectual", "知的障害"
+        PHYSICAL = "physical", "肢体不自由"
+        HEALTH = "health", "病弱・身体虚弱"
+        LOW_VISION = "low_vision", "弱視"
+        HARD_OF_HEARING = "hard_of_hearing", "難聴"
+        SPEECH = "speech", "言語障害"
+        AUTISM_EMOTIONAL = "autism_emotional", "自閉症・情緒障害"
+
     school_year = models.ForeignKey(SchoolYear, on_delete=models.CASCADE, related_name="classes")
     grade_code = models.CharField("学年", max_length=2, choices=list(codes.GRADES.items()))
     name = models.CharField("学級名", max_length=30)
     kind = models.CharField("種別", max_length=16, choices=Kind.choices, default=Kind.REGULAR)
-    special_needs_category = models.CharField("障害種別", max_length=30, blank=True)
+    special_needs_category = models.CharField(
+        "障害種別", max_length=30, blank=True, choices=SpecialNeedsCategory.choices
+    )
     sort_order = models.PositiveSmallIntegerField("並び順", default=0)
 
     class Meta:
         ordering = ["school_year", "grade_code", "sort_order", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["school_year", "grade_code", "name"], name="uniq_class_name_per_grade")
+            models.UniqueConstraint(
+                fields=["school_year", "grade_code", "name"], name="uniq_class_name_per_grade"
+            )
         ]
         verbose_name = "学級"
         verbose_name_plural = "学級"
@@ -177,6 +204,8 @@ class HomeroomClass(TimestampedModel):
             raise ValidationError({"grade_code": "この学校種にない学年です。"})
         if self.kind == self.Kind.REGULAR and self.special_needs_category:
             raise ValidationError({"special_needs_category": "障害種別は特別支援学級にだけ設定できます。"})
+        if self.kind == self.Kind.SPECIAL_NEEDS and not self.special_needs_category:
+            raise ValidationError({"special_needs_category": "特別支援学級には障害種別を選んでください。"})
 
 
 class Role(models.TextChoices):
@@ -197,7 +226,12 @@ class Role(models.TextChoices):
 
 BOARD_ROLES = {Role.BOARD_OFFICER}
 SCHOOL_ROLES = {
-    Role.SCHOOL_ADMIN, Role.PRINCIPAL, Role.VICE_PRINCIPAL, Role.HOMEROOM_TEACHER, Role.TEACHER, Role.SCHOOL_NURSE,
+    Role.SCHOOL_ADMIN,
+    Role.PRINCIPAL,
+    Role.VICE_PRINCIPAL,
+    Role.HOMEROOM_TEACHER,
+    Role.TEACHER,
+    Role.SCHOOL_NURSE,
 }
 
 
@@ -244,9 +278,9 @@ class StaffAssignment(TimestampedModel):
 
     @property
     def organisation_code(self) -> str:
-        if self.school_id:
+        if self.school is not None:
             return self.school.code
-        if self.board_id:
+        if self.board is not None:
             return self.board.code
         if self.prefecture_id:
             return str(self.prefecture_id)
@@ -264,7 +298,8 @@ class StaffAssignment(TimestampedModel):
             raise ValidationError({"prefecture": "都道府県の分析担当には都道府県を指定してください。"})
         if role not in SCHOOL_ROLES and (self.school_id or self.homeroom_class_id):
             raise ValidationError("この役割には学校を指定できません。")
-        if self.homeroom_class_id and self.school_id and self.homeroom_class.school_year.school_id != self.school_id:
+        klass = self.homeroom_class
+        if klass is not None and self.school_id and klass.school_year.school_id != self.school_id:
             raise ValidationError({"homeroom_class": "担当学級は配置先の学校の学級にしてください。"})
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise ValidationError({"end_date": "終了日は開始日以降にしてください。"})
