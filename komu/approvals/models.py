@@ -13,8 +13,9 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from komu.core.models import TimestampedModel
+from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.directory.models import Role, School
+from komu.security.fields import EncryptedTextField
 
 
 def default_steps() -> list[dict[str, str]]:
@@ -59,11 +60,16 @@ class ApprovalRequest(TimestampedModel):
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     submitted_at = models.DateTimeField("申請日時")
     completed_at = models.DateTimeField("完了日時", null=True, blank=True)
+    # Kept when a later amendment supersedes the request: "was this revision ever fully approved?"
+    approved_at = models.DateTimeField("最終承認日時", null=True, blank=True)
     last_reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-submitted_at"]
-        indexes = [models.Index(fields=["content_type", "object_id"], name="approval_subject")]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="approval_subject"),
+            models.Index(fields=["school", "status"], name="approval_school_status"),
+        ]
         verbose_name = "決裁"
         verbose_name_plural = "決裁"
 
@@ -80,11 +86,15 @@ class ApprovalAction(models.Model):
         RETURN = "return", "差し戻し"
         WITHDRAW = "withdraw", "取り下げ"
         REMIND = "remind", "督促"
+        SUPERSEDE = "supersede", "訂正により再決裁"
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="actions")
     step = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Empty for what the system does by itself (a scheduled reminder).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     actor_role = models.CharField(max_length=24)
     on_behalf_of = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
@@ -103,6 +113,22 @@ class ApprovalAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.step})"
+
+
+class ApprovalSnapshot(PersonalDataModel):
+    """The exact content a request sealed (canonical JSON), kept so that the seals of a superseded revision still
+    verify against what their approvers saw. Encrypted: a register's content is pupils' attendance."""
+
+    request = models.OneToOneField(ApprovalRequest, on_delete=models.CASCADE, related_name="snapshot")
+    content = EncryptedTextField("申請時の内容（正規化JSON）")
+    content_hash = models.CharField("内容のハッシュ", max_length=64)
+
+    class Meta:
+        verbose_name = "申請時の内容"
+        verbose_name_plural = "申請時の内容"
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.content_hash[:12]}"
 
 
 class Delegation(TimestampedModel):

@@ -293,6 +293,9 @@ class MarkChange(models.Model):
     amendment_reason = models.CharField("訂正理由", max_length=200, blank=True)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     changed_at = models.DateTimeField()
+    # The pupil's day's version after this change. A day set back to 出席 has no Mark row, so its version lives
+    # here: a save based on a version from before the deletion must still be refused (no ABA).
+    version = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["homeroom_class", "date", "changed_at"]
@@ -371,3 +374,53 @@ class MonthlyRegister(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.homeroom_class} {self.year}年{self.month}月"
+
+
+class SaveReceipt(models.Model):
+    """A save from the morning-entry screen that has been applied, by its idempotency key: a POST retried after a
+    lost response is recognised and answered with the current row instead of being applied twice. Receipts are
+    only needed while a tablet may still retry; retention removes them after a few days."""
+
+    key = models.CharField(max_length=64)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey("students.Student", on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    response_version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["actor", "key"], name="uniq_save_receipt")]
+        verbose_name = "保存の受付記録"
+        verbose_name_plural = "保存の受付記録"
+
+    def __str__(self) -> str:
+        return f"{self.key} → v{self.response_version}"
+
+
+class LongAbsenceCategory(models.TextChoices):
+    """The reason categories of MEXT's 児童生徒の問題行動・不登校等生徒指導上の諸課題に関する調査 (長期欠席)."""
+
+    ILLNESS = "illness", "病気"
+    ECONOMIC = "economic", "経済的理由"
+    FUTOKO = "futoko", "不登校"
+    OTHER = "other", "その他"
+
+
+class LongAbsenceRecord(TimestampedModel):
+    """長期欠席 (30 days or more in a school year): the reason category the school reports to MEXT for a pupil."""
+
+    student = models.ForeignKey("students.Student", on_delete=models.CASCADE, related_name="long_absence_records")
+    school_year = models.ForeignKey(SchoolYear, on_delete=models.CASCADE, related_name="long_absence_records")
+    category = models.CharField("長期欠席の理由の区分", max_length=10, choices=LongAbsenceCategory.choices)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField("記録日時")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["student", "school_year"], name="uniq_long_absence_per_year")
+        ]
+        verbose_name = "長期欠席の理由"
+        verbose_name_plural = "長期欠席の理由"
+
+    def __str__(self) -> str:
+        return f"{self.school_year} {self.get_category_display()}"

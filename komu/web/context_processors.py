@@ -28,6 +28,14 @@ def _items(request: HttpRequest) -> list[tuple[str, str]]:
         items.append((_("わが子の情報"), reverse("students:children")))
     if actor.has(roles.STUDENTS_VIEW) and not actor.is_guardian:
         items.append((_("児童生徒"), reverse("students:list")))
+    if actor.has(roles.ATTENDANCE_REPORT):
+        items.append((_("欠席・遅刻・早退の連絡"), reverse("attendance:guardian_report")))
+    if actor.has(roles.ATTENDANCE_VIEW):
+        items.append((_("出欠"), reverse("attendance:home")))
+        items.append((_("保護者からの連絡"), reverse("attendance:reports")))
+        items.append((_("月の出席簿"), reverse("attendance:monthly_index")))
+    if actor.has(roles.APPROVALS_USE):
+        items.append((_("決裁"), reverse("approvals:inbox")))
     if actor.has(roles.DIRECTORY_VIEW):
         items.append((_("学校・学級"), reverse("directory:schools")))
     if actor.has(roles.STATS_VIEW):
@@ -46,10 +54,12 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         return {}
     actor = get_actor(user)
     path = request.path
-    nav = []
-    for label, url in _items(request):
-        active = path == url if url == "/" else path.startswith(url)
-        nav.append(NavItem(label=label, url=url, active=active))
+    items = _items(request)
+    # The current page is the item with the longest URL prefix of the path (/attendance/reports/ is 保護者からの連絡,
+    # not 出欠); the home page only matches itself.
+    matches = [url for _label, url in items if (path == url if url == "/" else path.startswith(url))]
+    current = max(matches, key=len, default=None)
+    nav = [NavItem(label=label, url=url, active=url == current) for label, url in items]
     primary = actor.primary
     return {
         "nav_items": nav,

@@ -41,6 +41,23 @@ class HomePage:
     classes: list[HomeroomClass] = field(default_factory=list)
 
 
+# Each domain contributes its own to-dos: `home_tasks(*, actor) -> list[Task]` in the named module.
+_TASK_PROVIDERS = (
+    "komu.attendance.selectors.reports",
+    "komu.attendance.selectors.overview",
+    "komu.approvals.selectors",
+)
+
+
+def _domain_tasks(actor: Actor) -> list[Task]:
+    from importlib import import_module
+
+    tasks: list[Task] = []
+    for module in _TASK_PROVIDERS:
+        tasks.extend(import_module(module).home_tasks(actor=actor))
+    return tasks
+
+
 def home_for(*, actor: Actor) -> HomePage:
     primary = actor.primary
     page = HomePage(greeting_role=dict(Role.choices)[primary.role] if primary else "")
@@ -51,6 +68,7 @@ def home_for(*, actor: Actor) -> HomePage:
             _("認証アプリやパスキーを失ったときにサインインするためのコードです。"),
             reverse("accounts:recovery_codes"), urgent=True,
         ))
+    page.tasks.extend(_domain_tasks(actor))
     today = timezone.localdate()
     class_ids = [g.class_id for g in actor.grants if g.role == Role.HOMEROOM_TEACHER and g.class_id]
     if class_ids:

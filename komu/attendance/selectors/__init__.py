@@ -1,1 +1,2 @@
-"""Reads of attendance, by sub-domain (registers, overview and alerts, guardian reports, monthly registers)."""
+"""Reads of attendance, by sub-domain (registers, overview and alerts, calendar and rules, guardian reports, monthly
+registers)."""

@@ -1,0 +1,767 @@
+"""Daily marks: the one way to write a pupil's day (`mark_set`), a whole class's day at once (`register_save`),
+the register's confirmation (`register_confirm`) and period marks for high schools (`period_mark_set`).
+
+Rules every write follows, in one place:
+- scope: a homeroom teacher writes their own class; the principal, vice-principal and school office any class of
+  their school (capability attendance.record); a guardian only through their own report (source GUARDIAN);
+- the day must be a 授業日 of the pupil's class, not a 学級閉鎖 day, in a month that is not locked; a month that
+  is in approval or approved takes changes only as amendments with a reason, and goes back for approval
+  (komu.attendance.services.monthly.register_amended);
+- optimistic concurrency: a save carries the version it was based on; a stale one raises MarkConflict, unless it
+  asks for exactly what is already stored (a retried or repeated save is then a no-op);
+- idempotency: a save with a key already applied by the same person is answered with the current value;
+- every change leaves a MarkChange (old → new, by, at, version) and an audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, QuerySet
+from django.utils import timezone
+
+from komu.access import roles, scope
+from komu.access.scope import Actor
+from komu.attendance import calendar, periods
+from komu.attendance.models import (
+    AbsenceReason,
+    ClassClosure,
+    DailyRegister,
+    Disease,
+    GuardianReport,
+    Mark,
+    MarkChange,
+    MarkKind,
+    MarkSource,
+    MonthlyRegister,
+    PeriodMark,
+    SaveReceipt,
+    SuspensionKind,
+)
+from komu.audit.services import Scope, audit_record
+from komu.core.errors import KomuError, NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.core.text import TextError, reject_control_chars
+from komu.directory.models import HomeroomClass
+from komu.students.models import ClassMembership
+
+MAX_DETAIL = 200
+MAX_AMENDMENT_REASON = 200
+KINSHIP_DEGREES = (1, 2, 3)
+# Months whose register has left the teacher's hands: a change is an amendment (reason required, re-approval).
+AMENDABLE_STATUSES = frozenset(
+    {MonthlyRegister.Status.SUBMITTED, MonthlyRegister.Status.APPROVED, MonthlyRegister.Status.AMENDED}
+)
+GUARDIAN_KINDS = frozenset({MarkKind.ABSENT, MarkKind.LATE, MarkKind.EARLY_LEAVE})
+# A guardian's report may replace only what came from a guardian's report; staff entries stand.
+_GUARDIAN_SOURCES = frozenset({MarkSource.GUARDIAN})
+
+
+@dataclass(frozen=True)
+class MarkInput:
+    """What a pupil's day should say. 出席 (present) carries no detail: a present day has no Mark row."""
+
+    kind: str
+    absence_reason: str = ""
+    suspension_kind: str = ""
+    disease: str = ""
+    kinship_degree: int | None = None
+    detail: str = ""
+
+    def matches(self, mark: Mark | None) -> bool:
+        """True when `mark` already says exactly this (so saving it again changes nothing)."""
+        if mark is None:
+            return self.kind == MarkKind.PRESENT
+        return (
+            mark.kind == self.kind
+            and mark.absence_reason == self.absence_reason
+            and mark.suspension_kind == self.suspension_kind
+            and mark.disease == self.disease
+            and mark.kinship_degree == self.kinship_degree
+            and mark.detail == self.detail
+        )
+
+
+class MarkConflict(KomuError):
+    """The day changed since the version the save was based on. Carries what is stored now, for the screen."""
+
+    def __init__(self, message: str, *, student_id: uuid.UUID, date: datetime.date, current: Mark | None,
+                 version: int, changed_by: Any = None, changed_at: datetime.datetime | None = None) -> None:
+        super().__init__(message)
+        self.student_id = student_id
+        self.date = date
+        self.current = current
+        self.version = version
+        self.changed_by = changed_by
+        self.changed_at = changed_at
+
+
+class _DuplicateSave(Exception):
+    """A save with an idempotency key that another request of the same person applied meanwhile."""
+
+
+# --- Input ------------------------------------------------------------------------------------------------------
+
+def clean_mark_input(data: MarkInput) -> MarkInput:
+    """Check one mark's fields; ValidationFailed with the field names the forms use and Japanese messages that
+    say what to do."""
+    errors: dict[str, list[str]] = {}
+
+    def error(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    kind = data.kind
+    if kind not in MarkKind.values:
+        error("kind", "出欠の区分を選んでください（出席・欠席・遅刻・早退・出席停止・忌引・公欠）。")
+    if kind == MarkKind.ABSENT:
+        if data.absence_reason not in AbsenceReason.values:
+            error("absence_reason", "欠席の理由（病気・事故・その他）を選んでください。")
+    elif data.absence_reason:
+        error("absence_reason", "欠席の理由は「欠席」のときだけ指定できます。")
+    if kind == MarkKind.SUSPENSION:
+        if data.suspension_kind not in SuspensionKind.values:
+            error("suspension_kind", "出席停止の事由（感染症・性行不良・非常変災・その他）を選んでください。")
+        elif data.suspension_kind == SuspensionKind.INFECTIOUS and data.disease not in Disease.values:
+            error("disease", "感染症による出席停止では、感染症名を選んでください。")
+        elif data.suspension_kind != SuspensionKind.INFECTIOUS and data.disease:
+            error("disease", "感染症名は、事由が感染症の出席停止のときだけ指定できます。")
+    elif data.suspension_kind or data.disease:
+        error("suspension_kind", "出席停止の事由と感染症名は「出席停止」のときだけ指定できます。")
+    if kind == MarkKind.MOURNING:
+        if data.kinship_degree not in KINSHIP_DEGREES:
+            error("kinship_degree", "忌引の親等（1親等・2親等・3親等）を選んでください。")
+    elif data.kinship_degree is not None:
+        error("kinship_degree", "親等は「忌引」のときだけ指定できます。")
+    detail = data.detail.strip()
+    if kind == MarkKind.PRESENT and detail:
+        error("detail", "出席には備考を付けられません。備考を消してから保存してください。")
+    try:
+        reject_control_chars(detail, "備考")
+    except TextError as exc:
+        error("detail", str(exc))
+    if len(detail) > MAX_DETAIL:
+        error("detail", f"備考が長すぎます（{len(detail)}文字）。{MAX_DETAIL}文字以内で入力してください。")
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    return replace(data, detail=detail)
+
+
+def _clean_amendment_reason(reason: str) -> str:
+    reason = reason.strip()
+    try:
+        reject_control_chars(reason, "訂正理由")
+    except TextError as exc:
+        raise ValidationFailed(str(exc), errors={"amendment_reason": [str(exc)]}) from exc
+    if len(reason) > MAX_AMENDMENT_REASON:
+        message = f"訂正理由が長すぎます（{len(reason)}文字）。{MAX_AMENDMENT_REASON}文字以内で入力してください。"
+        raise ValidationFailed(message, errors={"amendment_reason": [message]})
+    return reason
+
+
+# --- Scope and the day --------------------------------------------------------------------------------------------
+
+def recordable_classes(actor: Actor) -> QuerySet[HomeroomClass]:
+    """Classes whose register the actor may write: their own class for a homeroom teacher, every class of their
+    school for the principal, vice-principal and school office."""
+    return scope.classes_for(actor, roles.ATTENDANCE_RECORD)
+
+
+def _membership_on(student_id: Any, day: datetime.date) -> ClassMembership:
+    """The pupil's class in the school year that contains `day` (NotFoundOrNoAccess if none)."""
+    if not isinstance(student_id, uuid.UUID):
+        try:
+            student_id = uuid.UUID(str(student_id))
+        except ValueError:
+            raise NotFoundOrNoAccess("見つかりません。") from None
+    membership = (
+        ClassMembership.objects.select_related("homeroom_class__school_year__school", "student")
+        .filter(student_id=student_id, student__is_active=True,
+                homeroom_class__school_year__start_date__lte=day, homeroom_class__school_year__end_date__gte=day)
+        .first()
+    )
+    if membership is None:
+        raise NotFoundOrNoAccess("見つかりません。")
+    return membership
+
+
+def _month_status(klass: HomeroomClass, day: datetime.date) -> str:
+    status = (
+        MonthlyRegister.objects.filter(homeroom_class=klass, year=day.year, month=day.month)
+        .values_list("status", flat=True)
+        .first()
+    )
+    return status or MonthlyRegister.Status.OPEN
+
+
+def _entry_day_status(klass: HomeroomClass, day: datetime.date) -> str:
+    """The month's register status, once `day` is known to be a 授業日 of the class that is not closed."""
+    school_year = klass.school_year
+    label = f"{day.month}月{day.day}日"
+    if not (school_year.start_date <= day <= school_year.end_date):
+        raise ValidationFailed(f"{label}はこの学級の年度の期間外です。")
+    if not calendar.is_school_day(school_year, day):
+        raise ValidationFailed(f"{label}は授業日ではありません。授業日を変えるときは学校カレンダーを編集してください。")
+    if ClassClosure.objects.filter(homeroom_class=klass, start_date__lte=day, end_date__gte=day).exists():
+        raise ValidationFailed(
+            f"{label}は学級閉鎖の期間です。この日は全員を出席停止・忌引等として数えるため、出欠は入力できません。"
+        )
+    return _month_status(klass, day)
+
+
+def check_day(klass: HomeroomClass, day: datetime.date, *, amendment_reason: str = "",
+              guardian: bool = False) -> bool:
+    """Whether marks may be written for the class on `day`; returns True when the write is an amendment.
+    Raises ValidationFailed with a message that says why not and what to do."""
+    status = _entry_day_status(klass, day)
+    if status == MonthlyRegister.Status.LOCKED:
+        raise ValidationFailed("この月の出席簿は年度末に確定したため、変更できません。")
+    if status in AMENDABLE_STATUSES:
+        if guardian:
+            raise ValidationFailed("この日の出席簿は締め切られています。学校に直接連絡してください。")
+        if not amendment_reason:
+            message = "この月の出席簿は決裁中または承認済みです。訂正するには訂正理由を入力してください。"
+            raise ValidationFailed(message, errors={"amendment_reason": [message]})
+        return True
+    return False
+
+
+def _authorize(actor: Actor, klass: HomeroomClass, student_id: uuid.UUID, *, source: str,
+               guardian_report: GuardianReport | None) -> bool:
+    """Whether the actor may write this pupil's day; True when they write as the pupil's guardian."""
+    if recordable_classes(actor).filter(pk=klass.pk).exists():
+        return False
+    if (actor.is_guardian and source == MarkSource.GUARDIAN and guardian_report is not None
+            and student_id in actor.child_ids and guardian_report.guardian_user_id == actor.user.pk):
+        return True
+    raise NotFoundOrNoAccess("見つかりません。")
+
+
+def _version_now(student_id: uuid.UUID, day: datetime.date, mark: Mark | None) -> int:
+    if mark is not None:
+        return mark.version
+    latest = MarkChange.objects.filter(student_id=student_id, date=day).aggregate(v=Max("version"))["v"]
+    return latest or 0
+
+
+def _last_change(student_id: uuid.UUID, day: datetime.date) -> MarkChange | None:
+    return (
+        MarkChange.objects.filter(student_id=student_id, date=day).select_related("changed_by")
+        .order_by("-version", "-changed_at").first()
+    )
+
+
+def _conflict(student_id: uuid.UUID, day: datetime.date, current: Mark | None, version: int,
+              message: str = "") -> MarkConflict:
+    change = _last_change(student_id, day)
+    changed_by = change.changed_by if change else (current.updated_by if current else None)
+    changed_at = change.changed_at if change else (current.updated_at if current else None)
+    who = (getattr(changed_by, "display_name", "") or getattr(changed_by, "username", "")) if changed_by else ""
+    if not message:
+        now_label = current.get_kind_display() if current else MarkKind.PRESENT.label
+        when = timezone.localtime(changed_at).strftime("%H:%M") if changed_at else ""
+        message = (
+            f"{who}さんが{when}に「{now_label}」に変更していました。あなたの変更は保存されていません。"
+            "表示されている内容を確かめて、必要ならもう一度選んでください。"
+            if who else
+            "ほかの画面で変更されていました。あなたの変更は保存されていません。表示されている内容を確かめて、"
+            "必要ならもう一度選んでください。"
+        )
+    return MarkConflict(message, student_id=student_id, date=day, current=current, version=version,
+                        changed_by=changed_by, changed_at=changed_at)
+
+
+# --- Writing one pupil's day ---------------------------------------------------------------------------------------
+
+def _full_clean(mark: Mark) -> None:
+    # Related rows were fetched and authorised above, and uniqueness is the database's: skip the per-field
+    # existence and constraint queries that full_clean would otherwise make for every mark.
+    try:
+        mark.full_clean(exclude=["student", "homeroom_class", "guardian_report", "updated_by"],
+                        validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise ValidationFailed("入力内容を確認してください。", errors=exc.message_dict) from exc
+
+
+@dataclass
+class _Write:
+    student_id: uuid.UUID
+    data: MarkInput
+    current: Mark | None
+    version: int
+    source: str = MarkSource.TEACHER
+    guardian_report: GuardianReport | None = None
+
+
+def _apply(writes: Sequence[_Write], *, user: Any, klass: HomeroomClass, day: datetime.date, is_amendment: bool,
+           amendment_reason: str, now: datetime.datetime) -> list[tuple[_Write, Mark | None, MarkChange]]:
+    """Write the marks and their MarkChange rows. The caller has locked the current rows and checked versions."""
+    results: list[tuple[_Write, Mark | None, MarkChange]] = []
+    to_delete: list[Any] = []
+    to_create: list[Mark] = []
+    to_update: list[Mark] = []
+    detail_changed: list[Mark] = []
+    for w in writes:
+        new_version = w.version + 1
+        old = w.current
+        # Read the old value before `mark` (which may be the same object as `old`) is overwritten below: the
+        # change history must show what the day was, struck through (the digital 訂正印).
+        old_kind = old.kind if old is not None else MarkKind.PRESENT
+        old_reason = old.absence_reason if old is not None else ""
+        if w.data.kind == MarkKind.PRESENT:
+            if old is not None:
+                to_delete.append(old.pk)
+            mark: Mark | None = None
+        else:
+            if old is not None and old.detail != w.data.detail:
+                detail_changed.append(old)
+            mark = old if old is not None else Mark(student_id=w.student_id, date=day)
+            mark.homeroom_class = klass
+            mark.kind = w.data.kind
+            mark.absence_reason = w.data.absence_reason
+            mark.suspension_kind = w.data.suspension_kind
+            mark.disease = w.data.disease
+            mark.kinship_degree = w.data.kinship_degree
+            mark.detail = w.data.detail
+            mark.source = MarkSource.AMENDMENT if is_amendment else w.source
+            mark.guardian_report = w.guardian_report
+            mark.version = new_version
+            mark.updated_by = user
+            _full_clean(mark)
+            (to_update if old is not None else to_create).append(mark)
+        change = MarkChange(
+            student_id=w.student_id, homeroom_class=klass, date=day,
+            old_kind=old_kind, old_reason=old_reason,
+            new_kind=w.data.kind, new_reason=w.data.absence_reason, is_amendment=is_amendment,
+            amendment_reason=amendment_reason if is_amendment else "", changed_by=user, changed_at=now,
+            version=new_version,
+        )
+        results.append((w, mark, change))
+    if to_delete:
+        Mark.objects.filter(pk__in=to_delete).delete()
+    # Updates go out as one UPDATE per distinct new value (a class's morning is a handful of kinds): bulk_update's
+    # CASE per row and column costs far more to build than to run. The rows are locked, so version + 1 is each
+    # row's new version.
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for mark in to_update:
+        mark.updated_at = now
+        key = (mark.kind, mark.absence_reason, mark.suspension_kind, mark.disease, mark.kinship_degree,
+               mark.source, mark.guardian_report_id)
+        groups.setdefault(key, []).append(mark.pk)
+    for (kind, reason, suspension, disease, degree, source, report_id), pks in groups.items():
+        Mark.objects.filter(pk__in=pks).update(
+            homeroom_class=klass, kind=kind, absence_reason=reason, suspension_kind=suspension, disease=disease,
+            kinship_degree=degree, source=source, guardian_report_id=report_id, version=F("version") + 1,
+            updated_by=user, updated_at=now,
+        )
+    for mark in detail_changed:
+        # bulk_update bypasses the encrypted field's pre_save (it would send plaintext): a changed note is
+        # sealed by a normal save. Notes are rare; the bulk path stays one statement for the usual rows.
+        mark.save(update_fields=["detail"])
+    if to_create:
+        try:
+            # A savepoint: a concurrent first save of the same day must not poison an enclosing transaction.
+            with transaction.atomic():
+                Mark.objects.bulk_create(to_create)
+        except IntegrityError:
+            w = next(w for w, m, _ in results if m is to_create[0])
+            raise _conflict(w.student_id, day, Mark.objects.filter(student_id=w.student_id, date=day).first(),
+                            _version_now(w.student_id, day, None)) from None
+    MarkChange.objects.bulk_create([change for _, _, change in results])
+    return results
+
+
+def _register_amended(klass: HomeroomClass, day: datetime.date, actor: Actor) -> None:
+    # The monthly register's owner decides what an amendment does to its approval (status AMENDED, the chain
+    # restarts). Imported here: the monthly module imports this one to read marks.
+    from komu.attendance.services.monthly import register_amended
+
+    register_amended(klass, day, actor)
+
+
+def _receipt_seen(actor: Actor, key: str) -> SaveReceipt | None:
+    if not key or not getattr(actor.user, "pk", None):
+        return None
+    return SaveReceipt.objects.filter(actor=actor.user, key=key).first()
+
+
+def _store_receipt(actor: Actor, key: str, student_id: uuid.UUID, day: datetime.date, version: int,
+                   now: datetime.datetime) -> None:
+    if not key:
+        return
+    try:
+        with transaction.atomic():
+            SaveReceipt.objects.create(actor=actor.user, key=key, student_id=student_id, date=day,
+                                       response_version=version, created_at=now)
+    except IntegrityError:
+        raise _DuplicateSave from None
+
+
+def _clean_key(key: str) -> str:
+    key = key.strip()
+    if len(key) > 64 or not key.isascii() or not key.isprintable():
+        raise ValidationFailed("保存の識別子が正しくありません。画面を再読み込みしてからもう一度操作してください。")
+    return key
+
+
+def _audit_scope(klass: HomeroomClass) -> Scope:
+    school = klass.school_year.school
+    return Scope(school_id=school.pk, board_id=school.board_id)
+
+
+def mark_set(
+    *,
+    actor: Actor,
+    student_id: uuid.UUID | str,
+    date: datetime.date,
+    kind: str,
+    absence_reason: str = "",
+    suspension_kind: str = "",
+    disease: str = "",
+    kinship_degree: int | None = None,
+    detail: str = "",
+    source: str = MarkSource.TEACHER,
+    guardian_report: GuardianReport | None = None,
+    base_version: int | None = None,
+    amendment_reason: str = "",
+    idempotency_key: str = "",
+) -> Mark | None:
+    """Set one pupil's mark for one day; returns the stored Mark, or None when the day is 出席 (no row).
+
+    `base_version` is the version the caller showed (0 for a day never changed); None skips the check (for
+    services acting on their own data, e.g. a guardian report). A guardian may write only through their own
+    report (source GUARDIAN, kinds 欠席/遅刻/早退, or 出席 to take their own report's mark back) and never over
+    what school staff entered. Raises NotFoundOrNoAccess, ValidationFailed or MarkConflict."""
+    data = clean_mark_input(MarkInput(kind, absence_reason, suspension_kind, disease, kinship_degree, detail))
+    amendment_reason = _clean_amendment_reason(amendment_reason)
+    key = _clean_key(idempotency_key) if idempotency_key else ""
+    if source not in MarkSource.values:
+        raise ValidationFailed("入力元が正しくありません。")
+    try:
+        with transaction.atomic():
+            return _mark_set(actor=actor, student_id=student_id, day=date, data=data, source=source,
+                             guardian_report=guardian_report, base_version=base_version,
+                             amendment_reason=amendment_reason, key=key)
+    except _DuplicateSave:
+        membership = _membership_on(student_id, date)
+        return Mark.objects.filter(student_id=membership.student_id, date=date).first()
+
+
+def _mark_set(*, actor: Actor, student_id: uuid.UUID | str, day: datetime.date, data: MarkInput, source: str,
+              guardian_report: GuardianReport | None, base_version: int | None, amendment_reason: str,
+              key: str) -> Mark | None:
+    membership = _membership_on(student_id, day)
+    klass = membership.homeroom_class
+    sid = membership.student_id
+    as_guardian = _authorize(actor, klass, sid, source=source, guardian_report=guardian_report)
+    if guardian_report is not None and (guardian_report.student_id != sid or guardian_report.date != day):
+        raise ValidationFailed("保護者連絡の児童生徒または日付が一致しません。")
+    if source == MarkSource.AMENDMENT:
+        raise ValidationFailed("承認後の訂正は訂正理由を付けて保存してください（入力元は自動で記録します）。")
+    receipt = _receipt_seen(actor, key)
+    if receipt is not None:
+        if receipt.student_id != sid or receipt.date != day:
+            raise ValidationFailed("保存の識別子が別の欄で使われています。画面を再読み込みしてください。")
+        raise _DuplicateSave
+    is_amendment = check_day(klass, day, amendment_reason=amendment_reason, guardian=as_guardian)
+    current = Mark.objects.select_for_update().filter(student_id=sid, date=day).first()
+    version = _version_now(sid, day, current)
+    if as_guardian:
+        if data.kind not in GUARDIAN_KINDS and data.kind != MarkKind.PRESENT:
+            raise PermissionDeniedError("保護者の連絡で記録できるのは欠席・遅刻・早退だけです。")
+        if current is not None and current.source not in _GUARDIAN_SOURCES:
+            raise _conflict(sid, day, current, version,
+                            "学校が既にこの日の出欠を記録しています。変更は学校に連絡してください。")
+        report_id = guardian_report.pk if guardian_report is not None else None
+        if data.kind == MarkKind.PRESENT and current is not None and current.guardian_report_id != report_id:
+            raise _conflict(sid, day, current, version, "別の連絡による記録は取り消せません。")
+    if data.matches(current):
+        # Already so: a repeated or retried save. Nothing changes, whatever version it was based on.
+        return current
+    if base_version is not None and base_version != version:
+        if key and _receipt_seen(actor, key) is not None:
+            raise _DuplicateSave
+        raise _conflict(sid, day, current, version)
+    now = timezone.now()
+    write = _Write(sid, data, current, version, source=source, guardian_report=guardian_report)
+    try:
+        [(_, mark, change)] = _apply([write], user=actor.user, klass=klass, day=day, is_amendment=is_amendment,
+                                     amendment_reason=amendment_reason, now=now)
+    except MarkConflict:
+        # Another request created the day's mark meanwhile: if it was this same save (a retry that raced the
+        # original), answer as a duplicate.
+        if key and _receipt_seen(actor, key) is not None:
+            raise _DuplicateSave from None
+        raise
+    _store_receipt(actor, key, sid, day, change.version, now)
+    audit_record(
+        actor=actor.user, action="attendance.mark.set", object_type="students.student", object_id=str(sid),
+        fields=["attendance"],
+        detail={"date": day.isoformat(), "class": klass.pk, "old": change.old_kind, "new": change.new_kind,
+                "reason": change.new_reason, "source": mark.source if mark else source,
+                "version": change.version, "amendment": is_amendment},
+        scope=_audit_scope(klass),
+    )
+    if is_amendment:
+        _register_amended(klass, day, actor)
+    return mark
+
+
+# --- A whole class's day -------------------------------------------------------------------------------------------
+
+def entry_class_get(*, actor: Actor, class_id: int | str) -> HomeroomClass:
+    """The class, if the actor may write its register (NotFoundOrNoAccess otherwise)."""
+    return scope.get_in_scope(recordable_classes(actor).select_related("school_year__school"), pk=class_id)
+
+
+def _suggestion(report: GuardianReport) -> MarkInput:
+    """What a guardian's report proposes for the day."""
+    if report.kind == GuardianReport.Kind.ABSENT:
+        reason = report.reason_category if report.reason_category in AbsenceReason.values else AbsenceReason.OTHER
+        return MarkInput(MarkKind.ABSENT, absence_reason=reason)
+    if report.kind == GuardianReport.Kind.LATE:
+        return MarkInput(MarkKind.LATE)
+    return MarkInput(MarkKind.EARLY_LEAVE)
+
+
+def latest_reports(klass: HomeroomClass, day: datetime.date,
+                   student_ids: Sequence[uuid.UUID] | None = None) -> dict[uuid.UUID, GuardianReport]:
+    """The newest report per pupil of the class for the day that the guardian has not withdrawn."""
+    qs = GuardianReport.objects.filter(
+        date=day, withdrawn_at__isnull=True, student__memberships__homeroom_class=klass
+    ).order_by("submitted_at")
+    if student_ids is not None:
+        qs = qs.filter(student_id__in=list(student_ids))
+    return {r.student_id: r for r in qs}
+
+
+@dataclass
+class RegisterSaveResult:
+    saved: list[uuid.UUID] = field(default_factory=list)
+    unchanged: list[uuid.UUID] = field(default_factory=list)
+    conflicts: list[MarkConflict] = field(default_factory=list)
+    register: DailyRegister | None = None
+
+
+@transaction.atomic
+def register_save(
+    *,
+    actor: Actor,
+    class_id: int | str,
+    date: datetime.date,
+    rows: Mapping[uuid.UUID, tuple[MarkInput, int | None]],
+    amendment_reason: str = "",
+    confirm: bool = False,
+) -> RegisterSaveResult:
+    """Save a class's day in one transaction (the whole-form save, and the API): `rows` maps pupils to the mark
+    wanted and the version it was based on. Rows whose version is stale are not saved and come back as
+    conflicts; the others are. One audit event lists the pupils changed. With `confirm`, the register is also
+    confirmed (when nothing conflicted). Raises ValidationFailed with errors keyed by pupil id for bad rows."""
+    klass = entry_class_get(actor=actor, class_id=class_id)
+    amendment_reason = _clean_amendment_reason(amendment_reason)
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[uuid.UUID, tuple[MarkInput, int | None]] = {}
+    for sid, (data, base) in rows.items():
+        try:
+            cleaned[sid] = (clean_mark_input(data), base)
+        except ValidationFailed as exc:
+            errors[str(sid)] = [m for messages in exc.errors.values() for m in messages]
+    if errors:
+        raise ValidationFailed("入力内容を確認してください。", errors=errors)
+    members = set(
+        ClassMembership.objects.filter(homeroom_class=klass, student__is_active=True).values_list("student_id",
+                                                                                                   flat=True)
+    )
+    if any(sid not in members for sid in cleaned):
+        raise NotFoundOrNoAccess("見つかりません。")
+    is_amendment = check_day(klass, date, amendment_reason=amendment_reason)
+    current = {
+        m.student_id: m
+        for m in Mark.objects.select_for_update().filter(student_id__in=list(cleaned), date=date)
+    }
+    deleted_versions = dict(
+        MarkChange.objects.filter(student_id__in=[s for s in cleaned if s not in current], date=date)
+        .values("student_id").annotate(v=Max("version")).values_list("student_id", "v")
+    )
+    untouched = [s for s in cleaned if s not in current and s not in deleted_versions]
+    reports = latest_reports(klass, date, untouched) if untouched else {}
+    result = RegisterSaveResult()
+    writes: list[_Write] = []
+    for sid, (data, base) in cleaned.items():
+        mark = current.get(sid)
+        version = mark.version if mark else deleted_versions.get(sid, 0)
+        if data.matches(mark):
+            result.unchanged.append(sid)
+            continue
+        if base is not None and base != version:
+            result.conflicts.append(_conflict(sid, date, mark, version))
+            continue
+        report = reports.get(sid)
+        from_report = report is not None and _suggestion(report) == data
+        writes.append(_Write(sid, data, mark, version,
+                             source=MarkSource.GUARDIAN if from_report else MarkSource.TEACHER,
+                             guardian_report=report if from_report else None))
+    now = timezone.now()
+    applied: list[tuple[_Write, Mark | None, MarkChange]] = []
+    if writes:
+        applied = _apply(writes, user=actor.user, klass=klass, day=date, is_amendment=is_amendment,
+                         amendment_reason=amendment_reason, now=now)
+        result.saved = [w.student_id for w, _, _ in applied]
+    done = None
+    if confirm and not result.conflicts:
+        done = _confirm_writes(actor, klass, date, now, apply_reports=not is_amendment)
+        result.register = done.register
+    # Audit events last: the chain's lock is held from the first append to the commit.
+    if applied:
+        audit_record(
+            actor=actor.user, action="attendance.register.saved", obj=klass, fields=["attendance"],
+            detail={"date": date.isoformat(), "students": [str(s) for s in result.saved],
+                    "changes": {str(w.student_id): [c.old_kind, c.new_kind] for w, _, c in applied},
+                    "amendment": is_amendment},
+            scope=_audit_scope(klass),
+        )
+    if done is not None:
+        _confirm_audit(actor, klass, date, done)
+    if applied and is_amendment:
+        _register_amended(klass, date, actor)
+    return result
+
+
+@dataclass
+class _Confirmation:
+    register: DailyRegister
+    first: bool
+    from_reports: int
+    unread: list[uuid.UUID]
+
+
+def _confirm_writes(actor: Actor, klass: HomeroomClass, day: datetime.date, now: datetime.datetime, *,
+                    apply_reports: bool = True) -> _Confirmation:
+    """The register's confirmation without its audit events (the caller records them last, see _confirm_audit)."""
+    if day > timezone.localdate():
+        raise ValidationFailed("まだ来ていない日の出席簿は確定できません。当日以降に確定してください。")
+    reports = latest_reports(klass, day)
+    pending: dict[uuid.UUID, GuardianReport] = {}
+    if reports and apply_reports:
+        # Reports nobody has acted on become marks now: a day someone already changed (even back to 出席) keeps
+        # the school's decision.
+        ids = list(reports)
+        touched = set(Mark.objects.filter(student_id__in=ids, date=day).values_list("student_id", flat=True))
+        touched |= set(MarkChange.objects.filter(student_id__in=ids, date=day).values_list("student_id", flat=True))
+        pending = {sid: r for sid, r in reports.items() if sid not in touched}
+    if pending:
+        writes = [_Write(sid, _suggestion(r), None, 0, source=MarkSource.GUARDIAN, guardian_report=r)
+                  for sid, r in pending.items()]
+        _apply(writes, user=actor.user, klass=klass, day=day, is_amendment=False, amendment_reason="", now=now)
+    register, created = DailyRegister.objects.get_or_create(
+        homeroom_class=klass, date=day, defaults={"entered_by": actor.user, "entered_at": now}
+    )
+    return _Confirmation(register, created, len(pending), [r.pk for r in reports.values() if r.read_at is None])
+
+
+def _confirm_audit(actor: Actor, klass: HomeroomClass, day: datetime.date, done: _Confirmation) -> None:
+    """The confirmation's audit events. Audit appends serialise on the chain's lock until commit, so every
+    service here records them after its other writes."""
+    if done.unread:
+        # The register was confirmed with the day's reports on screen: the guardians now see them as read.
+        # Imported here: the reports service writes marks through this module.
+        from komu.attendance.services.reports import guardian_report_acknowledge
+
+        guardian_report_acknowledge(actor=actor, report_ids=done.unread)
+    if done.first or done.from_reports:
+        audit_record(
+            actor=actor.user, action="attendance.register.confirmed", obj=done.register, fields=["attendance"],
+            detail={"date": day.isoformat(), "class": klass.pk, "first": done.first,
+                    "from_reports": done.from_reports},
+            scope=_audit_scope(klass),
+        )
+
+
+@transaction.atomic
+def register_confirm(*, actor: Actor, class_id: int | str, date: datetime.date) -> DailyRegister:
+    """「出欠を確定」: the class's register for the day is entered (the principal's overview stops listing it).
+    Guardian reports that no one has acted on become marks (source GUARDIAN), and the day's reports are marked
+    read (komu.attendance.services.reports). Confirming again keeps the first entry's who and when; it is audited
+    when it writes something (the first time, or marks from reports)."""
+    klass = entry_class_get(actor=actor, class_id=class_id)
+    status = _entry_day_status(klass, date)
+    # In a month that has left the teacher's hands nothing is written from reports: that would be an
+    # amendment nobody gave a reason for.
+    done = _confirm_writes(actor, klass, date, timezone.now(), apply_reports=status == MonthlyRegister.Status.OPEN)
+    _confirm_audit(actor, klass, date, done)
+    return done.register
+
+
+# --- Period marks (high schools) -----------------------------------------------------------------------------------
+
+@transaction.atomic
+def period_mark_set(
+    *,
+    actor: Actor,
+    student_id: uuid.UUID | str,
+    date: datetime.date,
+    period: int,
+    kind: str,
+    base_version: int | None = None,
+    amendment_reason: str = "",
+) -> PeriodMark:
+    """Record one period (時限) for one pupil, then re-derive the day's mark from the periods
+    (komu.attendance.periods) unless the day is 出席停止, 忌引 or 公欠. Returns the period's row."""
+    membership = _membership_on(student_id, date)
+    klass = membership.homeroom_class
+    sid = membership.student_id
+    if not recordable_classes(actor).filter(pk=klass.pk).exists():
+        raise NotFoundOrNoAccess("見つかりません。")
+    rules = calendar.rules_for(klass.school_year.school)
+    if not rules.per_period:
+        raise ValidationFailed("この学校は時限ごとの出欠を記録しない設定です。設定は「出欠の規則」で変えられます。")
+    if not 1 <= period <= rules.periods_per_day:
+        raise ValidationFailed(f"時限は1〜{rules.periods_per_day}で指定してください。")
+    if kind not in periods.PERIOD_KINDS:
+        raise ValidationFailed("時限の出欠は出席・欠課・遅刻・早退から選んでください。")
+    amendment_reason = _clean_amendment_reason(amendment_reason)
+    is_amendment = check_day(klass, date, amendment_reason=amendment_reason)
+    row = PeriodMark.objects.select_for_update().filter(student_id=sid, date=date, period=period).first()
+    if row is not None and row.kind == kind:
+        return row
+    version = row.version if row else 0
+    if base_version is not None and base_version != version:
+        raise MarkConflict(
+            "この時限はほかの画面で変更されていました。あなたの変更は保存されていません。表示を確かめてください。",
+            student_id=sid, date=date, current=None, version=version,
+            changed_by=row.updated_by if row else None, changed_at=row.updated_at if row else None,
+        )
+    if row is None:
+        row = PeriodMark(student_id=sid, homeroom_class=klass, date=date, period=period)
+    old_kind = row.kind or MarkKind.PRESENT
+    row.kind = kind
+    row.version = version + 1
+    row.updated_by = actor.user
+    row.homeroom_class = klass
+    row.save()
+    day_kinds = dict(PeriodMark.objects.filter(student_id=sid, date=date).values_list("period", "kind"))
+    derived = periods.derive_daily_kind(day_kinds, rules.periods_per_day)
+    current = Mark.objects.select_for_update().filter(student_id=sid, date=date).first()
+    current_kind = current.kind if current else MarkKind.PRESENT
+    daily_changed = False
+    if current_kind in periods.DERIVED_KINDS and derived != current_kind:
+        # A whole day missed keeps the reason already given; otherwise その他 until the teacher says why.
+        reason = (current.absence_reason if current and current.kind == MarkKind.ABSENT else AbsenceReason.OTHER)
+        data = MarkInput(derived, absence_reason=reason if derived == MarkKind.ABSENT else "")
+        _apply([_Write(sid, data, current, _version_now(sid, date, current))], user=actor.user, klass=klass,
+               day=date, is_amendment=is_amendment, amendment_reason=amendment_reason, now=timezone.now())
+        daily_changed = True
+    audit_record(
+        actor=actor.user, action="attendance.period_mark.set", object_type="students.student", object_id=str(sid),
+        fields=["attendance"],
+        detail={"date": date.isoformat(), "class": klass.pk, "period": period, "old": old_kind, "new": kind,
+                "daily": derived if daily_changed else current_kind, "amendment": is_amendment},
+        scope=_audit_scope(klass),
+    )
+    if is_amendment and daily_changed:
+        _register_amended(klass, date, actor)
+    return row
