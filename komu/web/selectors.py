@@ -11,6 +11,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from komu.access import roles, scope
 from komu.access.scope import Actor
@@ -109,12 +110,12 @@ def home_for(*, actor: Actor) -> HomePage:
             elementary=Count("pk", filter=Q(school_type="B1"), distinct=True),
             junior=Count("pk", filter=Q(school_type="C1"), distinct=True),
         )
-        page.figures.append(Figure(_("学校数"), counts["schools"] or 0, _("校")))
+        page.figures.append(Figure(_("学校数"), counts["schools"] or 0, pgettext("counter for schools", "校")))
         if actor.has(roles.STATS_VIEW) or actor.has(roles.STUDENTS_VIEW):
             pupils = School.objects.filter(pk__in=visible.values("pk")).aggregate(
                 n=Count("students", filter=Q(students__is_active=True))
             )["n"]
-            page.figures.append(Figure(_("在籍児童生徒数"), pupils or 0, _("名")))
+            page.figures.append(Figure(_("在籍児童生徒数"), pupils or 0, pgettext("counter for people", "名")))
     return page
 
 
