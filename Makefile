@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.komu-installed
 TEST_ENV := KOMU_VAR_DIR=$(CURDIR)/var/test
 
-.PHONY: run test install lint bench lock
+.PHONY: run test install lint bench lock messages
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,9 @@ bench: install
 lock: install
 	$(BIN)/python -m pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --extra dev --generate-hashes --allow-unsafe --strip-extras -o requirements.lock pyproject.toml
+
+# Refresh the English catalogue (msgids are the Japanese text) and compile it; translate new entries in between.
+messages: install
+	cd komu && KOMU_VAR_DIR=$(CURDIR)/var/messages ../$(BIN)/komu makemessages -l en --no-obsolete \
+		--ignore 'static/vendor/*' --ignore 'tests/*' --ignore '*/tests/*' --ignore '*/locale'
+	msgfmt --check -o komu/locale/en/LC_MESSAGES/django.mo komu/locale/en/LC_MESSAGES/django.po
