@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from komu.access import roles, scope
 from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
-from komu.directory.models import HomeroomClass
+from komu.core.wareki import fiscal_year_of
+from komu.directory.models import HomeroomClass, Role
 from komu.students.models import ClassMembership, GuardianLink, Student
 
 
@@ -27,15 +29,50 @@ class StudentRow:
     given_name: str
     family_name_kana: str
     given_name_kana: str
-    sex: str
+    sex: str  # the label (男 / 女 / 未設定), as the screens show it
     needs_review: bool
+    sex_code: str = ""  # the stored value (male / female / unspecified), for the API
+
+
+def listable_classes_for(actor: Actor) -> QuerySet[HomeroomClass]:
+    """Classes whose pupil list the actor may open: a homeroom teacher only their own class(es), school and
+    board roles every class of their schools, guardians none (they reach their children one by one).
+
+    This is narrower than `scope.classes_for(actor, STUDENTS_VIEW)`, which gives a homeroom teacher the whole
+    school's classes (the directory is not personal data): asking for another class's list must answer 404."""
+    grants = actor.grants_with(roles.STUDENTS_VIEW)
+    own_classes = [g.class_id for g in grants if g.role == Role.HOMEROOM_TEACHER and g.class_id is not None]
+    wide = tuple(g for g in grants if g.role not in (Role.HOMEROOM_TEACHER, Role.GUARDIAN))
+    q = Q(pk__in=own_classes)
+    if wide:
+        wide_actor = Actor(user=actor.user, grants=wide)
+        q |= Q(school_year__school__in=scope.schools_for(wide_actor, roles.STUDENTS_VIEW))
+    return HomeroomClass.objects.filter(q)
+
+
+def class_choices_for(*, actor: Actor, school_id: int | None = None) -> list[HomeroomClass]:
+    """This year's (and next year's, prepared in March) classes for the class picker, school by school."""
+    current = fiscal_year_of(timezone.localdate())
+    qs = listable_classes_for(actor).filter(school_year__year__gte=current)
+    if school_id is not None:
+        qs = qs.filter(school_year__school_id=school_id)
+    return list(
+        qs.select_related("school_year__school").order_by(
+            "school_year__school__code", "school_year__year", "grade_code", "sort_order", "name"
+        )
+    )
 
 
 def _rows(qs: QuerySet[Student], homeroom_class: HomeroomClass | None) -> list[StudentRow]:
-    membership_qs = ClassMembership.objects.select_related("homeroom_class")
+    # Without a class, show the newest year's class: last year's membership is history, not where they are.
+    membership_qs = ClassMembership.objects.select_related("homeroom_class").order_by(
+        "-homeroom_class__school_year__year", "shusseki_no"
+    )
     if homeroom_class is not None:
         membership_qs = membership_qs.filter(homeroom_class=homeroom_class)
-    students = qs.prefetch_related(Prefetch("memberships", queryset=membership_qs, to_attr="current_memberships"))
+    students = qs.prefetch_related(
+        Prefetch("memberships", queryset=membership_qs, to_attr="current_memberships")
+    )
     rows = []
     for s in students:
         m = s.current_memberships[0] if s.current_memberships else None
@@ -50,6 +87,7 @@ def _rows(qs: QuerySet[Student], homeroom_class: HomeroomClass | None) -> list[S
                 given_name_kana=s.given_name_kana,
                 sex=s.get_sex_display(),
                 needs_review=s.needs_review,
+                sex_code=s.sex,
             )
         )
     rows.sort(key=lambda r: (r.class_label, r.shusseki_no or 9999, r.family_name_kana, r.given_name_kana))
@@ -64,14 +102,14 @@ def student_list(
     shusseki_no: int | None = None,
     limit: int = 200,
 ) -> list[StudentRow]:
-    """Pupils in scope, optionally one class, an exact kana reading (blind index) or a 出席番号 within the class.
-    Listing names is recorded as one audit event (who listed which class)."""
+    """Pupils in scope, optionally one class, an exact kana reading (blind index) or a 出席番号 within the
+    class. Listing names is recorded as one audit event (who listed which class)."""
     qs = scope.students_for(actor).filter(is_active=True)
     homeroom_class = None
     if homeroom_class_id is not None:
-        homeroom_class = scope.get_in_scope(scope.classes_for(actor, roles.STUDENTS_VIEW)
-                                            if not actor.is_guardian else HomeroomClass.objects.none(),
-                                            pk=homeroom_class_id)
+        homeroom_class = scope.get_in_scope(
+            listable_classes_for(actor).select_related("school_year__school"), pk=homeroom_class_id
+        )
         qs = qs.filter(memberships__homeroom_class=homeroom_class)
         if shusseki_no is not None:
             qs = qs.filter(memberships__homeroom_class=homeroom_class, memberships__shusseki_no=shusseki_no)
@@ -79,8 +117,8 @@ def student_list(
         field = Student._meta.get_field("kana_index")
         family = Student._meta.get_field("family_kana_index")
         try:
-            full_key = field.lookup_value(kana)  # type: ignore[attr-defined]
-            family_key = family.lookup_value(kana)  # type: ignore[attr-defined]
+            full_key = field.lookup_value(kana)
+            family_key = family.lookup_value(kana)
         except ValueError:
             return []
         qs = qs.filter(kana_index=full_key) | qs.filter(family_kana_index=family_key)
@@ -93,7 +131,11 @@ def student_list(
             object_id=str(homeroom_class.pk) if homeroom_class else "",
             fields=["family_name", "given_name", "family_name_kana", "given_name_kana"],
             detail={"count": len(rows), "search": bool(kana)},
-            scope=Scope(school_id=homeroom_class.school_year.school_id) if homeroom_class else _scope_of(actor),
+            scope=(
+                Scope(school_id=homeroom_class.school_year.school_id,
+                      board_id=homeroom_class.school_year.school.board_id)
+                if homeroom_class else _scope_of(actor)
+            ),
         )
     return rows
 
@@ -116,10 +158,15 @@ class GuardianContact:
 
 @dataclass(frozen=True)
 class StudentDetail:
+    """What `student_get_for` returns. `health_note` and `guardians` are None when the actor may not see
+    them (an empty string / list means "allowed, nothing recorded"); `can_edit` says whether `student_update`
+    would accept this actor for this pupil."""
+
     student: Student
     memberships: list[ClassMembership]
     health_note: str | None
     guardians: list[GuardianContact] | None
+    can_edit: bool = False
 
 
 def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
@@ -128,11 +175,16 @@ def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
     student = scope.get_in_scope(scope.students_for(actor).select_related("school"), pk=student_id)
     sensitive = scope.students_for(actor, roles.STUDENTS_VIEW_SENSITIVE).filter(pk=student.pk).exists()
     contacts = scope.students_for(actor, roles.GUARDIANS_VIEW_CONTACT).filter(pk=student.pk).exists()
-    fields = ["family_name", "given_name", "family_name_kana", "given_name_kana", "birth_date", "sex", "address"]
+    can_edit = scope.students_for(actor, roles.STUDENTS_EDIT).filter(pk=student.pk).exists()
+    fields = [
+        "family_name", "given_name", "family_name_kana", "given_name_kana", "birth_date", "sex", "address",
+    ]
     with transaction.atomic():
         guardians = None
         if contacts:
-            links = GuardianLink.objects.filter(student=student).select_related("guardian").order_by("priority")
+            links = (
+                GuardianLink.objects.filter(student=student).select_related("guardian").order_by("priority")
+            )
             guardians = [
                 GuardianContact(
                     relationship=link.relationship,
@@ -155,9 +207,12 @@ def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
             scope=Scope(school_id=student.school_id, board_id=student.school.board_id),
         )
         memberships = list(
-            ClassMembership.objects.filter(student=student).select_related("homeroom_class__school_year")
+            ClassMembership.objects.filter(student=student)
+            .select_related("homeroom_class__school_year")
+            .order_by("-homeroom_class__school_year__year")
         )
-    return StudentDetail(student=student, memberships=memberships, health_note=health, guardians=guardians)
+    return StudentDetail(student=student, memberships=memberships, health_note=health, guardians=guardians,
+                         can_edit=can_edit)
 
 
 def children_of(*, actor: Actor) -> list[StudentRow]:
@@ -165,3 +220,24 @@ def children_of(*, actor: Actor) -> list[StudentRow]:
     if not actor.is_guardian:
         return []
     return _rows(scope.students_for(actor).filter(is_active=True), None)
+
+
+def listable_class_get(*, actor: Actor, class_id: Any) -> HomeroomClass:
+    """One class whose list the actor may open (for the page heading); NotFoundOrNoAccess otherwise."""
+    return scope.get_in_scope(listable_classes_for(actor).select_related("school_year__school"), pk=class_id)
+
+
+@dataclass(frozen=True)
+class EditAccess:
+    """What an edit screen may offer for one pupil. Reads no personal data, so it is not audited."""
+
+    student_id: uuid.UUID
+    health_note: bool
+
+
+def student_edit_access(*, actor: Actor, student_id: Any) -> EditAccess:
+    """NotFoundOrNoAccess unless `student_update` would accept this actor for this pupil; `health_note` says
+    whether they may also change the health note (only those who may read it)."""
+    student = scope.get_in_scope(scope.students_for(actor, roles.STUDENTS_EDIT).only("pk"), pk=student_id)
+    sensitive = scope.students_for(actor, roles.STUDENTS_VIEW_SENSITIVE).filter(pk=student.pk).exists()
+    return EditAccess(student_id=student.pk, health_note=sensitive)
