@@ -17,6 +17,9 @@ def trail(request: HttpRequest) -> HttpResponse:
     """Who did what to whose record, within the viewer's scope; filter by one pupil to see who looked at them."""
     actor = get_actor(request.user)
     object_id = request.GET.get("object", "").strip()[:64]
+    if not object_id.isprintable():
+        # Object ids are UUIDs or numbers; a control character (PostgreSQL refuses NUL) simply matches nothing.
+        object_id = "\uFFFD"
     events = audit_events_for(actor=actor, object_id=object_id)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     rows = [(e, describe_action(e.action)) for e in page.object_list]

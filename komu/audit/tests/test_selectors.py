@@ -79,3 +79,9 @@ def test_the_trail_for_one_object_lists_only_its_events_newest_first(trail: Worl
 def test_action_codes_have_japanese_labels_and_unknown_codes_show_as_they_are() -> None:
     assert describe_action("students.student.viewed") == "児童生徒の記録を表示"
     assert describe_action("tests.unknown.code") == "tests.unknown.code"
+
+
+def test_the_audit_trail_filter_with_a_control_character_matches_nothing(signed_in) -> None:  # type: ignore[no-untyped-def]
+    response = signed_in("principal_a").get("/audit/", {"object": "abc\x00def"})
+    assert response.status_code == 200
+    assert response.context["page_obj"].paginator.count == 0
