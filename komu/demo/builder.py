@@ -594,8 +594,7 @@ class _Builder:
                     family_name_kana=normalize_kana(pupil.family.surname[1]),
                     given_name_kana=normalize_kana(pupil.given[1]),
                     sex=pupil.sex,
-                    # EncryptedDateField is a TextField to the type stubs; at runtime it takes a date.
-                    birth_date=pupil.birth_date,  # type: ignore[misc]
+                    birth_date=pupil.birth_date,
                     address=pupil.family.address,
                     health_note=pupil.health_note,
                 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
@@ -175,7 +175,14 @@ class EncryptedTextField(EncryptedMixin, models.TextField):  # type: ignore[misc
     """Personal text (names, addresses, phones, notes), encrypted and bound to its row."""
 
 
-class EncryptedDateField(EncryptedMixin, models.TextField):  # type: ignore[misc,type-arg]
+if TYPE_CHECKING:
+    # For type checkers the column holds a date (it is stored as encrypted text, read back as datetime.date).
+    _DateColumn = models.Field[datetime.date | None, datetime.date | None]
+else:
+    _DateColumn = models.TextField
+
+
+class EncryptedDateField(EncryptedMixin, _DateColumn):  # type: ignore[misc]
     """A personal date (birth date) stored encrypted; reads back as datetime.date."""
 
     def to_text(self, value: Any) -> str:

@@ -112,7 +112,8 @@ class Keyring:
     def decrypt(self, token: str, associated: str) -> str:
         try:
             raw = base64.urlsafe_b64decode(token.encode("ascii"))
-            return self._aead.decrypt(raw, associated.encode("utf-8")).decode("utf-8")
+            plain: bytes = self._aead.decrypt(raw, associated.encode("utf-8"))
+            return plain.decode("utf-8")
         except (tink.TinkError, ValueError, UnicodeError) as exc:
             raise DecryptionError(f"復号できません（{associated}）: 鍵が違うか、データが改ざんされています。") from exc
 
@@ -132,10 +133,12 @@ class Keyring:
 
     def blind_index(self, purpose: str, normalized_value: str) -> str:
         data = f"{purpose}\x00{normalized_value}".encode()
-        return self._prf.compute(data, 16).hex()
+        digest: bytes = self._prf.compute(data, 16)
+        return digest.hex()
 
     def audit_mac(self, data: bytes) -> str:
-        return self._mac.compute_mac(data).hex()
+        tag: bytes = self._mac.compute_mac(data)
+        return tag.hex()
 
     def audit_mac_valid(self, data: bytes, tag_hex: str) -> bool:
         try:

@@ -78,11 +78,11 @@ def home_for(*, actor: Actor) -> HomePage:
             .select_related("school_year__school")
             .annotate(pupils=Count("memberships"))
         )
-        page.classes = classes
+        page.classes = list(classes)
         for klass in classes:
             page.tasks.append(Task(
                 _("%(klass)s の名簿を確認") % {"klass": klass},
-                _("在籍 %(n)d 名") % {"n": klass.pupils},  # type: ignore[attr-defined]
+                _("在籍 %(n)d 名") % {"n": klass.pupils},
                 reverse("students:list") + f"?class={klass.pk}",
             ))
     if actor.has(roles.AUDIT_VIEW) and not actor.has(roles.SYSTEM_OPERATE):
