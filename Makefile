@@ -23,6 +23,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check komu tests bench
+	$(TEST_ENV) $(BIN)/mypy komu
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -31,7 +31,9 @@ def school_days(school_year: SchoolYear, start: datetime.date, end: datetime.dat
     rules = rules or rules_for(school_year.school)
     weekdays = set(rules.weekdays)
     overrides = dict(
-        CalendarDay.objects.filter(school_year=school_year, date__range=(start, end)).values_list("date", "kind")
+        # order_by(): the model's ordering would join the school year and school for nothing.
+        CalendarDay.objects.filter(school_year=school_year, date__range=(start, end)).order_by()
+        .values_list("date", "kind")
     )
     result = []
     for day in _days(start, end):
@@ -45,8 +47,9 @@ def school_days(school_year: SchoolYear, start: datetime.date, end: datetime.dat
     return result
 
 
-def is_school_day(school_year: SchoolYear, day: datetime.date) -> bool:
-    return bool(school_days(school_year, day, day))
+def is_school_day(school_year: SchoolYear, day: datetime.date, rules: AttendanceRules | None = None) -> bool:
+    """`rules`: the school's rules when the caller already holds them (saves their query)."""
+    return bool(school_days(school_year, day, day, rules))
 
 
 def closure_days(homeroom_class: HomeroomClass, start: datetime.date, end: datetime.date) -> set[datetime.date]:

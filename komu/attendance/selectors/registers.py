@@ -272,7 +272,8 @@ def _rows(klass: HomeroomClass, day: datetime.date, rules: AttendanceRules, *, o
     ids = [m.student_id for m in members]
     marks = {m.student_id: m for m in Mark.objects.filter(student_id__in=ids, date=day)}
     versions = dict(
-        MarkChange.objects.filter(student_id__in=ids, date=day).values("student_id").annotate(v=Max("version"))
+        MarkChange.objects.filter(student_id__in=ids, date=day).order_by().values("student_id")
+        .annotate(v=Max("version"))
         .values_list("student_id", "v")
     )
     reports = latest_reports(klass, day, ids)
@@ -338,7 +339,7 @@ def entry_sheet(*, actor: Actor, class_id: int | str, day: datetime.date) -> Ent
     is_school_day = calendar.is_school_day(school_year, day)
     closure = ClassClosure.objects.filter(homeroom_class=klass, start_date__lte=day, end_date__gte=day).first()
     status = (MonthlyRegister.objects.filter(homeroom_class=klass, year=day.year, month=day.month)
-              .values_list("status", flat=True).first()) or MonthlyRegister.Status.OPEN
+              .order_by("pk").values_list("status", flat=True).first()) or MonthlyRegister.Status.OPEN
     register = DailyRegister.objects.filter(homeroom_class=klass, date=day).select_related("entered_by").first()
     rows = _rows(klass, day, rules, open_month=status == MonthlyRegister.Status.OPEN)
     previous_day, next_day = _neighbours(school_year, day, rules)
@@ -358,28 +359,35 @@ def is_member(*, class_id: int, student_id: uuid.UUID) -> bool:
                                           student__is_active=True).exists()
 
 
-def entry_status(*, actor: Actor, class_id: int | str, day: datetime.date) -> EntrySheet:
-    """The register's state for the status bar (confirmed by whom, the month's status), without pupils."""
-    klass = register_class_get(actor=actor, class_id=class_id)
+def entry_status(*, actor: Actor, class_id: int | str, day: datetime.date, klass: HomeroomClass | None = None,
+                 rules: AttendanceRules | None = None, status: str | None = None) -> EntrySheet:
+    """The register's state for the status bar (confirmed by whom, the month's status), without pupils. `klass`,
+    `rules` and `status`: what a save in the same request already read (komu.attendance.services.marks
+    .RegisterSaveResult), the class fetched through the actor's recording scope."""
+    if klass is None or str(klass.pk) != str(class_id):
+        klass, rules, status = register_class_get(actor=actor, class_id=class_id), None, None
     school_year = klass.school_year
-    rules = calendar.rules_for(school_year.school)
-    status = (MonthlyRegister.objects.filter(homeroom_class=klass, year=day.year, month=day.month)
-              .values_list("status", flat=True).first()) or MonthlyRegister.Status.OPEN
+    rules = rules or calendar.rules_for(school_year.school)
+    status = status or (MonthlyRegister.objects.filter(homeroom_class=klass, year=day.year, month=day.month)
+                        .order_by("pk").values_list("status", flat=True).first()) or MonthlyRegister.Status.OPEN
     register = DailyRegister.objects.filter(homeroom_class=klass, date=day).select_related("entered_by").first()
     return EntrySheet(klass, day, school_year, rules, True, None, status, register, [], None, None)
 
 
-def entry_row(*, actor: Actor, class_id: int | str, day: datetime.date, student_id: uuid.UUID) -> tuple[
-        EntrySheet, EntryRow]:
+def entry_row(*, actor: Actor, class_id: int | str, day: datetime.date, student_id: uuid.UUID,
+              klass: HomeroomClass | None = None) -> tuple[EntrySheet, EntryRow]:
     """One pupil's row (after a save, or to show a conflict), with the sheet's day context but no other rows.
-    Not audited separately: it follows a write that was."""
-    klass = register_class_get(actor=actor, class_id=class_id)
+    Not audited separately: it follows a write that was. `klass`: the class as the caller already fetched it
+    through the actor's scope for recording (komu.attendance.services.marks.entry_class_get), with its school
+    year and school; it must be `class_id`'s."""
+    if klass is None or str(klass.pk) != str(class_id):
+        klass = register_class_get(actor=actor, class_id=class_id)
     school_year = klass.school_year
     if not (school_year.start_date <= day <= school_year.end_date):
         raise NotFoundOrNoAccess("見つかりません。")
     rules = calendar.rules_for(school_year.school)
     status = (MonthlyRegister.objects.filter(homeroom_class=klass, year=day.year, month=day.month)
-              .values_list("status", flat=True).first()) or MonthlyRegister.Status.OPEN
+              .order_by("pk").values_list("status", flat=True).first()) or MonthlyRegister.Status.OPEN
     rows = _rows(klass, day, rules, open_month=status == MonthlyRegister.Status.OPEN, student_ids=[student_id])
     if not rows:
         raise NotFoundOrNoAccess("見つかりません。")

@@ -31,6 +31,7 @@ from komu.access.scope import Actor
 from komu.attendance import calendar, periods
 from komu.attendance.models import (
     AbsenceReason,
+    AttendanceRules,
     ClassClosure,
     DailyRegister,
     Disease,
@@ -171,8 +172,9 @@ def recordable_classes(actor: Actor) -> QuerySet[HomeroomClass]:
     return scope.classes_for(actor, roles.ATTENDANCE_RECORD)
 
 
-def _membership_on(student_id: Any, day: datetime.date) -> ClassMembership:
-    """The pupil's class in the school year that contains `day` (NotFoundOrNoAccess if none)."""
+def _membership_on(student_id: Any, day: datetime.date, class_id: int | None = None) -> ClassMembership:
+    """The pupil's class in the school year that contains `day` (NotFoundOrNoAccess if none, or if `class_id` is
+    given and the pupil is not in that class)."""
     if not isinstance(student_id, uuid.UUID):
         try:
             student_id = uuid.UUID(str(student_id))
@@ -184,27 +186,28 @@ def _membership_on(student_id: Any, day: datetime.date) -> ClassMembership:
                 homeroom_class__school_year__start_date__lte=day, homeroom_class__school_year__end_date__gte=day)
         .first()
     )
-    if membership is None:
+    if membership is None or (class_id is not None and membership.homeroom_class_id != class_id):
         raise NotFoundOrNoAccess("見つかりません。")
     return membership
 
 
 def _month_status(klass: HomeroomClass, day: datetime.date) -> str:
     status = (
-        MonthlyRegister.objects.filter(homeroom_class=klass, year=day.year, month=day.month)
+        # order_by("pk"): first() would otherwise order by the model's ordering, a join to class, year and school.
+        MonthlyRegister.objects.filter(homeroom_class=klass, year=day.year, month=day.month).order_by("pk")
         .values_list("status", flat=True)
         .first()
     )
     return status or MonthlyRegister.Status.OPEN
 
 
-def _entry_day_status(klass: HomeroomClass, day: datetime.date) -> str:
+def _entry_day_status(klass: HomeroomClass, day: datetime.date, rules: AttendanceRules | None = None) -> str:
     """The month's register status, once `day` is known to be a 授業日 of the class that is not closed."""
     school_year = klass.school_year
     label = f"{day.month}月{day.day}日"
     if not (school_year.start_date <= day <= school_year.end_date):
         raise ValidationFailed(f"{label}はこの学級の年度の期間外です。")
-    if not calendar.is_school_day(school_year, day):
+    if not calendar.is_school_day(school_year, day, rules):
         raise ValidationFailed(f"{label}は授業日ではありません。授業日を変えるときは学校カレンダーを編集してください。")
     if ClassClosure.objects.filter(homeroom_class=klass, start_date__lte=day, end_date__gte=day).exists():
         raise ValidationFailed(
@@ -217,7 +220,11 @@ def check_day(klass: HomeroomClass, day: datetime.date, *, amendment_reason: str
               guardian: bool = False) -> bool:
     """Whether marks may be written for the class on `day`; returns True when the write is an amendment.
     Raises ValidationFailed with a message that says why not and what to do."""
-    status = _entry_day_status(klass, day)
+    return _status_allows(_entry_day_status(klass, day), amendment_reason=amendment_reason, guardian=guardian)
+
+
+def _status_allows(status: str, *, amendment_reason: str, guardian: bool = False) -> bool:
+    """check_day's decision for the month's status: refused (ValidationFailed), an amendment (True) or not."""
     if status == MonthlyRegister.Status.LOCKED:
         raise ValidationFailed("この月の出席簿は年度末に確定したため、変更できません。")
     if status in AMENDABLE_STATUSES:
@@ -241,10 +248,18 @@ def _authorize(actor: Actor, klass: HomeroomClass, student_id: uuid.UUID, *, sou
     raise NotFoundOrNoAccess("見つかりません。")
 
 
+def _locked_marks(student_ids: Sequence[uuid.UUID], day: datetime.date) -> QuerySet[Mark]:
+    """The pupils' marks for the day, locked FOR UPDATE. Ordered by pupil, not by Mark's default ordering: that
+    ordering joins class, school year and school, and FOR UPDATE would then lock the school's row too, so every
+    save in a school queued behind every other. By pupil, only the marks are locked, always in the same order
+    (two saves of overlapping pupils cannot deadlock)."""
+    return Mark.objects.select_for_update().filter(student_id__in=list(student_ids), date=day).order_by("student_id")
+
+
 def _version_now(student_id: uuid.UUID, day: datetime.date, mark: Mark | None) -> int:
     if mark is not None:
         return mark.version
-    latest = MarkChange.objects.filter(student_id=student_id, date=day).aggregate(v=Max("version"))["v"]
+    latest = MarkChange.objects.filter(student_id=student_id, date=day).order_by().aggregate(v=Max("version"))["v"]
     return latest or 0
 
 
@@ -305,6 +320,8 @@ def _apply(writes: Sequence[_Write], *, user: Any, klass: HomeroomClass, day: da
     to_create: list[Mark] = []
     to_update: list[Mark] = []
     detail_changed: list[Mark] = []
+    validated: set[tuple[Any, ...]] = set()
+    user_id = user.pk  # marks are always written by a signed-in person (or the guardian behind a report)
     for w in writes:
         new_version = w.version + 1
         old = w.current
@@ -320,7 +337,9 @@ def _apply(writes: Sequence[_Write], *, user: Any, klass: HomeroomClass, day: da
             if old is not None and old.detail != w.data.detail:
                 detail_changed.append(old)
             mark = old if old is not None else Mark(student_id=w.student_id, date=day)
-            mark.homeroom_class = klass
+            # Foreign keys by id: the related objects are known, and a class's 35 rows would otherwise pay the
+            # descriptors' checks and caching once per row and relation.
+            mark.homeroom_class_id = klass.pk
             mark.kind = w.data.kind
             mark.absence_reason = w.data.absence_reason
             mark.suspension_kind = w.data.suspension_kind
@@ -328,16 +347,25 @@ def _apply(writes: Sequence[_Write], *, user: Any, klass: HomeroomClass, day: da
             mark.kinship_degree = w.data.kinship_degree
             mark.detail = w.data.detail
             mark.source = MarkSource.AMENDMENT if is_amendment else w.source
-            mark.guardian_report = w.guardian_report
+            if w.guardian_report is not None:
+                mark.guardian_report = w.guardian_report
+            else:
+                mark.guardian_report_id = None
             mark.version = new_version
-            mark.updated_by = user
-            _full_clean(mark)
+            mark.updated_by_id = user_id
+            # Rows that store the same values pass or fail full_clean alike (the date is the same for all, the
+            # version is a positive count, the pupil is excluded): validate one row per distinct value.
+            values = (mark.kind, mark.absence_reason, mark.suspension_kind, mark.disease, mark.kinship_degree,
+                      mark.detail, mark.source, mark.guardian_report_id)
+            if values not in validated:
+                _full_clean(mark)
+                validated.add(values)
             (to_update if old is not None else to_create).append(mark)
         change = MarkChange(
-            student_id=w.student_id, homeroom_class=klass, date=day,
+            student_id=w.student_id, homeroom_class_id=klass.pk, date=day,
             old_kind=old_kind, old_reason=old_reason,
             new_kind=w.data.kind, new_reason=w.data.absence_reason, is_amendment=is_amendment,
-            amendment_reason=amendment_reason if is_amendment else "", changed_by=user, changed_at=now,
+            amendment_reason=amendment_reason if is_amendment else "", changed_by_id=user_id, changed_at=now,
             version=new_version,
         )
         results.append((w, mark, change))
@@ -393,10 +421,12 @@ def _store_receipt(actor: Actor, key: str, student_id: uuid.UUID, day: datetime.
                    now: datetime.datetime) -> None:
     if not key:
         return
+    # No savepoint of its own: the receipt is the idempotency check itself (no read before the write). A key
+    # already applied fails the insert, and _DuplicateSave leaves mark_set's atomic block, which rolls back
+    # everything this save wrote; mark_set then answers with what is stored.
     try:
-        with transaction.atomic():
-            SaveReceipt.objects.create(actor=actor.user, key=key, student_id=student_id, date=day,
-                                       response_version=version, created_at=now)
+        SaveReceipt.objects.create(actor=actor.user, key=key, student_id=student_id, date=day,
+                                   response_version=version, created_at=now)
     except IntegrityError:
         raise _DuplicateSave from None
 
@@ -429,13 +459,15 @@ def mark_set(
     base_version: int | None = None,
     amendment_reason: str = "",
     idempotency_key: str = "",
+    class_id: int | None = None,
 ) -> Mark | None:
     """Set one pupil's mark for one day; returns the stored Mark, or None when the day is 出席 (no row).
 
     `base_version` is the version the caller showed (0 for a day never changed); None skips the check (for
     services acting on their own data, e.g. a guardian report). A guardian may write only through their own
     report (source GUARDIAN, kinds 欠席/遅刻/早退, or 出席 to take their own report's mark back) and never over
-    what school staff entered. Raises NotFoundOrNoAccess, ValidationFailed or MarkConflict."""
+    what school staff entered. `class_id`, when given (a row of a class's register), must be the pupil's class
+    on the day. Raises NotFoundOrNoAccess, ValidationFailed or MarkConflict."""
     data = clean_mark_input(MarkInput(kind, absence_reason, suspension_kind, disease, kinship_degree, detail))
     amendment_reason = _clean_amendment_reason(amendment_reason)
     key = _clean_key(idempotency_key) if idempotency_key else ""
@@ -445,16 +477,19 @@ def mark_set(
         with transaction.atomic():
             return _mark_set(actor=actor, student_id=student_id, day=date, data=data, source=source,
                              guardian_report=guardian_report, base_version=base_version,
-                             amendment_reason=amendment_reason, key=key)
+                             amendment_reason=amendment_reason, key=key, class_id=class_id)
     except _DuplicateSave:
         membership = _membership_on(student_id, date)
+        receipt = _receipt_seen(actor, key)
+        if receipt is not None and (receipt.student_id != membership.student_id or receipt.date != date):
+            raise ValidationFailed("保存の識別子が別の欄で使われています。画面を再読み込みしてください。") from None
         return Mark.objects.filter(student_id=membership.student_id, date=date).first()
 
 
 def _mark_set(*, actor: Actor, student_id: uuid.UUID | str, day: datetime.date, data: MarkInput, source: str,
               guardian_report: GuardianReport | None, base_version: int | None, amendment_reason: str,
-              key: str) -> Mark | None:
-    membership = _membership_on(student_id, day)
+              key: str, class_id: int | None = None) -> Mark | None:
+    membership = _membership_on(student_id, day, class_id)
     klass = membership.homeroom_class
     sid = membership.student_id
     as_guardian = _authorize(actor, klass, sid, source=source, guardian_report=guardian_report)
@@ -462,13 +497,16 @@ def _mark_set(*, actor: Actor, student_id: uuid.UUID | str, day: datetime.date, 
         raise ValidationFailed("保護者連絡の児童生徒または日付が一致しません。")
     if source == MarkSource.AMENDMENT:
         raise ValidationFailed("承認後の訂正は訂正理由を付けて保存してください（入力元は自動で記録します）。")
-    receipt = _receipt_seen(actor, key)
-    if receipt is not None:
-        if receipt.student_id != sid or receipt.date != day:
-            raise ValidationFailed("保存の識別子が別の欄で使われています。画面を再読み込みしてください。")
-        raise _DuplicateSave
-    is_amendment = check_day(klass, day, amendment_reason=amendment_reason, guardian=as_guardian)
-    current = Mark.objects.select_for_update().filter(student_id=sid, date=day).first()
+    # The idempotency receipt is not read up front: a retry of an applied save either asks for what is stored
+    # (a no-op below), or is stale (the conflict paths look the key up), or fails the receipt's insert. Only a
+    # refusal of the day (e.g. the month was locked since) needs the look-up here, to answer a retry the same.
+    try:
+        is_amendment = check_day(klass, day, amendment_reason=amendment_reason, guardian=as_guardian)
+    except ValidationFailed:
+        if key and _receipt_seen(actor, key) is not None:
+            raise _DuplicateSave from None
+        raise
+    current = _locked_marks([sid], day).first()
     version = _version_now(sid, day, current)
     if as_guardian:
         if data.kind not in GUARDIAN_KINDS and data.kind != MarkKind.PRESENT:
@@ -545,6 +583,11 @@ class RegisterSaveResult:
     unchanged: list[uuid.UUID] = field(default_factory=list)
     conflicts: list[MarkConflict] = field(default_factory=list)
     register: DailyRegister | None = None
+    # What the save read on its way (the class with its school year and school, the school's rules, the month's
+    # status after the save), so the screen answering it need not read them again.
+    homeroom_class: HomeroomClass | None = None
+    rules: AttendanceRules | None = None
+    month_status: str | None = None
 
 
 @transaction.atomic
@@ -578,18 +621,20 @@ def register_save(
     )
     if any(sid not in members for sid in cleaned):
         raise NotFoundOrNoAccess("見つかりません。")
-    is_amendment = check_day(klass, date, amendment_reason=amendment_reason)
+    rules = calendar.rules_for(klass.school_year.school)
+    status = _entry_day_status(klass, date, rules)
+    is_amendment = _status_allows(status, amendment_reason=amendment_reason)
     current = {
         m.student_id: m
-        for m in Mark.objects.select_for_update().filter(student_id__in=list(cleaned), date=date)
+        for m in _locked_marks(list(cleaned), date)
     }
     deleted_versions = dict(
-        MarkChange.objects.filter(student_id__in=[s for s in cleaned if s not in current], date=date)
+        MarkChange.objects.filter(student_id__in=[s for s in cleaned if s not in current], date=date).order_by()
         .values("student_id").annotate(v=Max("version")).values_list("student_id", "v")
     )
     untouched = [s for s in cleaned if s not in current and s not in deleted_versions]
     reports = latest_reports(klass, date, untouched) if untouched else {}
-    result = RegisterSaveResult()
+    result = RegisterSaveResult(homeroom_class=klass, rules=rules, month_status=status)
     writes: list[_Write] = []
     for sid, (data, base) in cleaned.items():
         mark = current.get(sid)
@@ -628,6 +673,7 @@ def register_save(
         _confirm_audit(actor, klass, date, done)
     if applied and is_amendment:
         _register_amended(klass, date, actor)
+        result.month_status = None  # the amendment moved the month on: whoever needs it reads it again
     return result
 
 
@@ -725,7 +771,8 @@ def period_mark_set(
         raise ValidationFailed("時限の出欠は出席・欠課・遅刻・早退から選んでください。")
     amendment_reason = _clean_amendment_reason(amendment_reason)
     is_amendment = check_day(klass, date, amendment_reason=amendment_reason)
-    row = PeriodMark.objects.select_for_update().filter(student_id=sid, date=date, period=period).first()
+    # order_by: the default ordering would join (and FOR UPDATE lock) the class and school rows.
+    row = PeriodMark.objects.select_for_update().filter(student_id=sid, date=date, period=period).order_by("pk").first()
     if row is not None and row.kind == kind:
         return row
     version = row.version if row else 0
@@ -745,7 +792,7 @@ def period_mark_set(
     row.save()
     day_kinds = dict(PeriodMark.objects.filter(student_id=sid, date=date).values_list("period", "kind"))
     derived = periods.derive_daily_kind(day_kinds, rules.periods_per_day)
-    current = Mark.objects.select_for_update().filter(student_id=sid, date=date).first()
+    current = _locked_marks([sid], date).first()
     current_kind = current.kind if current else MarkKind.PRESENT
     daily_changed = False
     if current_kind in periods.DERIVED_KINDS and derived != current_kind:

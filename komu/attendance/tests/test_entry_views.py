@@ -267,3 +267,49 @@ def test_the_nurse_reads_the_year_totals_but_does_not_record(world: World, signe
     client = signed_in("nurse_a")
     assert client.get(reverse("attendance:class_year", kwargs={"class_id": world.class_a1.pk})).status_code == 200
     assert client.post(_row_url(world, a_school_day(world.class_a1)), {"kind": "late"}).status_code == 404
+
+
+# Query budgets for the hot paths of issue 4 (a teacher's tablet saving a class's morning). The numbers are the
+# PostgreSQL counts (one more than SQLite: the audit chain's advisory lock); they include the middleware's session,
+# user, MFA device and grants. A change that adds a query per save, or one per pupil, fails here.
+ROW_SAVE_MAX_QUERIES = 29
+CLASS_CONFIRM_MAX_QUERIES = 24
+
+
+def test_a_row_save_in_a_class_of_35_stays_within_its_query_budget(world: World, signed_in: Any,
+                                                                    django_assert_max_num_queries: Any) -> None:
+    day = a_school_day(world.class_a1)
+    add_pupils(world.class_a1, 33)
+    client = signed_in("homeroom_a1")
+    assert client.post(_row_url(world, day), {"kind": "late", "version": "0", "key": "q-0"},
+                       **headers_htmx()).status_code == 200
+    with django_assert_max_num_queries(ROW_SAVE_MAX_QUERIES):
+        response = client.post(_row_url(world, day),
+                               {"kind": "absent", "absence_reason": "illness", "version": "1", "key": "q-1"},
+                               **headers_htmx())
+    assert response.status_code == 200 and 'data-version="2"' in response.content.decode()
+    # Still the whole of a save: the receipt, the change history and the audit event.
+    assert Mark.objects.get(date=day).kind == MarkKind.ABSENT
+    assert AuditEvent.objects.filter(action="attendance.mark.set").count() == 2
+
+
+def test_a_whole_class_confirm_stays_within_its_query_budget(world: World, signed_in: Any, monkeypatch: Any,
+                                                             django_assert_max_num_queries: Any) -> None:
+    day = a_school_day(world.class_a1)
+    set_today(monkeypatch, day)
+    pupils = [world.students["a1_first"], world.students["a1_second"], *add_pupils(world.class_a1, 33)]
+    client = signed_in("homeroom_a1")
+    url = reverse("attendance:confirm", kwargs={"class_id": world.class_a1.pk, "day": day})
+
+    def body(kind: str, reason: str) -> dict[str, list[str]]:
+        n = len(pupils)
+        return {"student": [str(p.pk) for p in pupils], "kind": [kind] * n, "absence_reason": [reason] * n,
+                "suspension_kind": [""] * n, "disease": [""] * n, "kinship_degree": [""] * n, "detail": [""] * n,
+                "version": [""] * n}
+
+    assert client.post(url, body("late", ""), **headers_htmx()).status_code == 200
+    with django_assert_max_num_queries(CLASS_CONFIRM_MAX_QUERIES):
+        response = client.post(url, body("absent", "illness"), **headers_htmx())
+    assert response.status_code == 200
+    assert Mark.objects.filter(date=day, kind=MarkKind.ABSENT).count() == 35
+    assert DailyRegister.objects.filter(homeroom_class=world.class_a1, date=day).exists()

@@ -44,6 +44,7 @@ from komu.attendance.services import long_absence, marks
 from komu.attendance.services import rules as rules_services
 from komu.attendance.services.marks import MarkConflict, MarkInput
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.directory.models import HomeroomClass
 from komu.web.decorators import require_capability
 
 
@@ -120,14 +121,14 @@ def _first_error(exc: ValidationFailed) -> str:
 
 def _save_one(actor: Actor, klass_id: int, day: datetime.date, student_id: uuid.UUID, data: MarkInput,
               version: int | None, amendment_reason: str, key: str = "") -> tuple[int, str, str]:
-    """Apply one pupil's change; (HTTP status, error, conflict message)."""
-    if not registers.is_member(class_id=klass_id, student_id=student_id):
-        raise Http404
+    """Apply one pupil's change; (HTTP status, error, conflict message). The service checks that the pupil is in
+    the URL's class on the day (404 otherwise) within the save's own queries."""
     try:
         marks.mark_set(
             actor=actor, student_id=student_id, date=day, kind=data.kind, absence_reason=data.absence_reason,
             suspension_kind=data.suspension_kind, disease=data.disease, kinship_degree=data.kinship_degree,
             detail=data.detail, base_version=version, amendment_reason=amendment_reason, idempotency_key=key,
+            class_id=klass_id,
         )
     except (NotFoundOrNoAccess, PermissionDeniedError):
         raise Http404 from None
@@ -302,10 +303,11 @@ def _save_period(actor: Actor, class_id: int, day: datetime.date, student_id: uu
 
 def _row_response(request: HttpRequest, class_id: int, day: datetime.date, student_id: uuid.UUID, *,
                   status: int, error: str = "", conflict: str = "", panel: str = "",
-                  pending: MarkInput | None = None) -> HttpResponse:
+                  pending: MarkInput | None = None, klass: HomeroomClass | None = None) -> HttpResponse:
     actor = _actor(request)
     try:
-        sheet, row = registers.entry_row(actor=actor, class_id=class_id, day=day, student_id=student_id)
+        sheet, row = registers.entry_row(actor=actor, class_id=class_id, day=day, student_id=student_id,
+                                         klass=klass)
     except NotFoundOrNoAccess:
         raise Http404 from None
     row.error, row.conflict, row.open_panel = error, conflict, panel
@@ -340,7 +342,8 @@ def row_save(request: HttpRequest, class_id: int, day: datetime.date, student_id
     actor = _actor(request)
     post = request.POST
     try:
-        marks.entry_class_get(actor=actor, class_id=class_id)
+        # The class the row is answered in, fetched once: the re-rendered row reuses it.
+        klass = marks.entry_class_get(actor=actor, class_id=class_id)
     except NotFoundOrNoAccess:
         raise Http404 from None
     kind = post.get("kind", "")
@@ -349,12 +352,12 @@ def row_save(request: HttpRequest, class_id: int, day: datetime.date, student_id
         version = _int_or_none(post.get("version", ""), _("画面を再読み込みしてから、もう一度操作してください。"))
     except ValidationFailed as exc:
         return _row_response(request, class_id, day, student_id, status=400, error=_first_error(exc),
-                             panel=kind if kind in PANEL_KINDS else "")
+                             panel=kind if kind in PANEL_KINDS else "", klass=klass)
     status, error, conflict = _save_one(actor, class_id, day, student_id, data, version,
                                         post.get("amendment_reason", ""), post.get("key", ""))
     panel = kind if status == 400 and kind in PANEL_KINDS else ""
     return _row_response(request, class_id, day, student_id, status=status, error=error, conflict=conflict,
-                         panel=panel, pending=data)
+                         panel=panel, pending=data, klass=klass)
 
 
 @login_required
@@ -419,7 +422,11 @@ def confirm(request: HttpRequest, class_id: int, day: datetime.date) -> HttpResp
             messages.success(request, _("出欠を確定しました。"))
         return redirect(_register_url(class_id, day))
     try:
-        sheet = registers.entry_status(actor=actor, class_id=class_id, day=day)
+        if result is not None:
+            sheet = registers.entry_status(actor=actor, class_id=class_id, day=day, klass=result.homeroom_class,
+                                           rules=result.rules, status=result.month_status)
+        else:
+            sheet = registers.entry_status(actor=actor, class_id=class_id, day=day)
     except NotFoundOrNoAccess:
         raise Http404 from None
     status = 400 if error else 409 if result is not None and result.conflicts else 200
