@@ -93,7 +93,9 @@ def register_amended(homeroom_class: HomeroomClass, date: datetime.date, actor: 
     user = getattr(actor, "user", actor)
     with transaction.atomic():
         register = (
-            MonthlyRegister.objects.select_for_update().select_related("homeroom_class__school_year__school")
+            # Lock the register row only (of=self): the joined class, year and school rows are read, not locked,
+            # so an amendment in one class never waits on another class of the same school.
+            MonthlyRegister.objects.select_for_update(of=("self",)).select_related("homeroom_class__school_year__school")
             .filter(homeroom_class=homeroom_class, year=date.year, month=date.month).first()
         )
         if register is None:
