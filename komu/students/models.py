@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from komu.core import codes
 from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.core.text import normalize_kana, phone_digits
 from komu.directory.models import HomeroomClass, School
@@ -23,6 +24,15 @@ class Sex(models.TextChoices):
     MALE = "male", "男"
     FEMALE = "female", "女"
     UNSPECIFIED = "unspecified", "未設定"
+
+
+class SpecialNeedsPlacement(models.TextChoices):
+    """A pupil's 特別支援教育 placement. 特別支援学級 is also a class kind (HomeroomClass.Kind), but 通級による指導
+    keeps the pupil in a regular class, so the placement belongs to the pupil."""
+
+    NONE = "none", "なし"
+    SPECIAL_NEEDS_CLASS = "special_needs_class", "特別支援学級"
+    RESOURCE_ROOM = "resource_room", "通級による指導"
 
 
 class Student(PersonalDataModel):
@@ -41,6 +51,11 @@ class Student(PersonalDataModel):
     health_note = EncryptedTextField("健康上の配慮（アレルギー等）", blank=True, default="")
     needs_review = models.BooleanField("外字等の確認が必要", default=False)
     is_active = models.BooleanField("在籍", default=True)
+    special_needs_placement = models.CharField(
+        "特別支援教育の形態", max_length=24, choices=SpecialNeedsPlacement.choices,
+        default=SpecialNeedsPlacement.NONE,
+    )
+    special_needs_category = EncryptedTextField("障害種別・指導の内容", blank=True, default="")
 
     class Meta:
         verbose_name = "児童生徒"
@@ -121,3 +136,83 @@ class GuardianLink(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.relationship} (順位 {self.priority})"
+
+
+class EmergencyContact(PersonalDataModel):
+    """緊急連絡先: whom to call, in order, when a guardian cannot be reached (祖父母, 勤務先 …)."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="emergency_contacts")
+    priority = models.PositiveSmallIntegerField("順位")
+    name = EncryptedTextField("氏名")
+    relationship = EncryptedTextField("続柄")
+    phone = EncryptedTextField("電話番号")
+    phone_index = BlindIndexField(source="phone", normalizer=phone_digits, purpose="emergency_contact.phone")
+    note = EncryptedTextField("備考", blank=True, default="")
+
+    class Meta:
+        ordering = ["student", "priority"]
+        constraints = [
+            models.UniqueConstraint(fields=["student", "priority"], name="uniq_emergency_contact_priority"),
+        ]
+        verbose_name = "緊急連絡先"
+        verbose_name_plural = "緊急連絡先"
+
+    def __str__(self) -> str:
+        return f"緊急連絡先 {self.priority}"
+
+
+class EnrollmentKind(models.TextChoices):
+    ADMISSION = "admission", "入学"
+    READMISSION = "readmission", "編入学"
+    TRANSFER_IN = "transfer_in", "転入学"
+    TRANSFER_OUT = "transfer_out", "転学"
+    WITHDRAWAL = "withdrawal", "退学"
+    GRADUATION = "graduation", "卒業"
+
+
+# The kinds after which the pupil is no longer enrolled at this school.
+LEAVING_KINDS = frozenset({EnrollmentKind.TRANSFER_OUT, EnrollmentKind.WITHDRAWAL, EnrollmentKind.GRADUATION})
+# The kinds that name the other school (where the pupil came from or goes to).
+TRANSFER_KINDS = frozenset({EnrollmentKind.TRANSFER_IN, EnrollmentKind.TRANSFER_OUT})
+
+
+class EnrollmentEvent(PersonalDataModel):
+    """学籍の異動: one line of the 指導要録 学籍に関する記録 (入学・編入学・転入学・転学・退学・卒業)."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollment_events")
+    kind = models.CharField("異動の種類", max_length=16, choices=EnrollmentKind.choices)
+    date = models.DateField("年月日")
+    grade_code = models.CharField("学年", max_length=2, choices=list(codes.GRADES.items()))
+    other_school_name = models.CharField("他校名", max_length=100, blank=True, default="")
+    other_school_code = models.CharField("他校の学校コード", max_length=13, blank=True, default="")
+    reason = EncryptedTextField("事由", blank=True, default="")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name="記録者"
+    )
+
+    class Meta:
+        ordering = ["student", "date", "created_at"]
+        verbose_name = "学籍の異動"
+        verbose_name_plural = "学籍の異動"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.date}"
+
+
+class SchoolNumberingRule(TimestampedModel):
+    """How a school assigns 出席番号 within a class. Without a rule, kana order (mixed) applies."""
+
+    class Order(models.TextChoices):
+        KANA = "kana", "五十音順（男女混合）"
+        BOYS_FIRST = "boys_first", "男子が先、女子が後"
+        GIRLS_FIRST = "girls_first", "女子が先、男子が後"
+
+    school = models.OneToOneField(School, on_delete=models.CASCADE, related_name="numbering_rule")
+    order = models.CharField("出席番号の付け方", max_length=12, choices=Order.choices, default=Order.KANA)
+
+    class Meta:
+        verbose_name = "出席番号の規則"
+        verbose_name_plural = "出席番号の規則"
+
+    def __str__(self) -> str:
+        return self.get_order_display()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from django.db import transaction
@@ -15,7 +17,7 @@ from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
 from komu.core.wareki import fiscal_year_of
 from komu.directory.models import HomeroomClass, Role
-from komu.students.models import ClassMembership, GuardianLink, Student
+from komu.students.models import ClassMembership, EmergencyContact, EnrollmentEvent, GuardianLink, Student
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,29 @@ class GuardianContact:
 
 
 @dataclass(frozen=True)
+class EmergencyContactRow:
+    priority: int
+    name: str
+    relationship: str
+    phone: str
+    note: str
+
+
+@dataclass(frozen=True)
+class EnrollmentHistoryRow:
+    """One 学籍の異動, as the 指導要録 学籍 section lists it."""
+
+    id: uuid.UUID
+    kind: str  # the stored value (transfer_out …)
+    kind_label: str  # 転学 …
+    date: datetime.date
+    grade_code: str
+    other_school_name: str
+    other_school_code: str
+    reason: str | None  # None without students.view_sensitive: 退学・転学の事由 can reveal family circumstances
+
+
+@dataclass(frozen=True)
 class StudentDetail:
     """What `student_get_for` returns. `health_note` and `guardians` are None when the actor may not see
     them (an empty string / list means "allowed, nothing recorded"); `can_edit` says whether `student_update`
@@ -167,6 +192,9 @@ class StudentDetail:
     health_note: str | None
     guardians: list[GuardianContact] | None
     can_edit: bool = False
+    # None like `guardians`: only with guardians.view_contact. History is part of every reader's record.
+    emergency_contacts: list[EmergencyContactRow] | None = None
+    history: list[EnrollmentHistoryRow] = dataclass_field(default_factory=list)
 
 
 def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
@@ -181,6 +209,7 @@ def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
     ]
     with transaction.atomic():
         guardians = None
+        emergency_contacts = None
         if contacts:
             links = (
                 GuardianLink.objects.filter(student=student).select_related("guardian").order_by("priority")
@@ -196,9 +225,27 @@ def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
                 for link in links
             ]
             fields += ["guardian.name", "guardian.phone", "guardian.email"]
+            emergency_contacts = [
+                EmergencyContactRow(priority=c.priority, name=c.name, relationship=c.relationship, phone=c.phone,
+                                    note=c.note)
+                for c in EmergencyContact.objects.filter(student=student).order_by("priority")
+            ]
+            fields += ["emergency_contact.name", "emergency_contact.relationship", "emergency_contact.phone",
+                       "emergency_contact.note"]
         health = student.health_note if sensitive else None
         if sensitive:
             fields.append("health_note")
+        history = [
+            EnrollmentHistoryRow(
+                id=e.pk, kind=e.kind, kind_label=e.get_kind_display(), date=e.date, grade_code=e.grade_code,
+                other_school_name=e.other_school_name, other_school_code=e.other_school_code,
+                reason=e.reason if sensitive else None,
+            )
+            for e in EnrollmentEvent.objects.filter(student=student).order_by("date", "created_at")
+        ]
+        fields += ["enrollment_event.kind", "enrollment_event.date"]
+        if sensitive:
+            fields.append("enrollment_event.reason")
         audit_record(
             actor=actor.user,
             action="students.student.viewed",
@@ -212,7 +259,7 @@ def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
             .order_by("-homeroom_class__school_year__year")
         )
     return StudentDetail(student=student, memberships=memberships, health_note=health, guardians=guardians,
-                         can_edit=can_edit)
+                         can_edit=can_edit, emergency_contacts=emergency_contacts, history=history)
 
 
 def children_of(*, actor: Actor) -> list[StudentRow]:
