@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "komu.directory",
     "komu.students",
     "komu.approvals",
+    "komu.rosters",
     "komu.attendance",
     "komu.web",
     "komu.api",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("audit/", include("komu.audit.urls")),
     path("attendance/", include("komu.attendance.urls")),
     path("approvals/", include("komu.approvals.urls")),
+    path("rosters/", include("komu.rosters.urls")),
     # Passkey ceremonies: the package's views narrowed to Komu's rules (no passwordless sign-in, re-auth to
     # add).
     path("webauthn/", include("komu.accounts.webauthn_urls", namespace="otp_webauthn")),

@@ -34,6 +34,17 @@ APPROVALS_CONFIGURE = "approvals.configure"
 # 年度末確定: the principal locks the year's registers for good (the electronic record is the original).
 ATTENDANCE_CLOSE_YEAR = "attendance.close_year"
 SYSTEM_OPERATE = "system.operate"
+# 学齢簿と入学者名簿 (komu.rosters): the municipal board keeps the 学齢簿 of next year's entrants, designates each
+# child's school and sends each school its roster; the school office, vice-principal and principal receive and
+# accept it, place the entrants into classes (学級編制) and run the year roll-over (年次更新).
+GAKUREIBO_MANAGE = "rosters.gakureibo"
+ROSTERS_RECEIVE = "rosters.receive"
+CLASS_PLACEMENT = "students.placement"
+YEAR_ROLLOVER = "students.rollover"
+# 転学: the old school sends the package, the new school (or its board, when the school is not known) accepts.
+TRANSFERS_MANAGE = "rosters.transfers"
+# 名簿の出力 (CSV/XLSX of class lists and registries): a disclosure, asked for a reason and audited.
+STUDENTS_EXPORT = "students.export"
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     # Runs the system; no personal data by default (domain.md §6: the curious insider).
@@ -44,19 +55,25 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     Role.PREFECTURAL_ANALYST: frozenset({DIRECTORY_VIEW, STATS_VIEW}),
     # Boards keep the 学齢簿, so they see their schools' pupils; health notes stay with the school.
     Role.BOARD_OFFICER: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW, STUDENTS_EDIT,
-                                   GUARDIANS_VIEW_CONTACT, AUDIT_VIEW, STATS_VIEW}),
+                                   GUARDIANS_VIEW_CONTACT, AUDIT_VIEW, STATS_VIEW, GAKUREIBO_MANAGE,
+                                   TRANSFERS_MANAGE, STUDENTS_EXPORT}),
     Role.SCHOOL_ADMIN: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW, STUDENTS_EDIT,
-                                  GUARDIANS_VIEW_CONTACT, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE}),
+                                  GUARDIANS_VIEW_CONTACT, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE,
+                                  ROSTERS_RECEIVE, CLASS_PLACEMENT, YEAR_ROLLOVER, TRANSFERS_MANAGE,
+                                  STUDENTS_EXPORT}),
     Role.PRINCIPAL: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE,
                                STUDENTS_EDIT, GUARDIANS_VIEW_CONTACT, AUDIT_VIEW, STATS_VIEW, ATTENDANCE_RECORD,
                                ATTENDANCE_VIEW, APPROVALS_USE, APPROVALS_APPROVE, APPROVALS_CONFIGURE,
-                               ATTENDANCE_CLOSE_YEAR}),
+                               ATTENDANCE_CLOSE_YEAR, ROSTERS_RECEIVE, CLASS_PLACEMENT, YEAR_ROLLOVER,
+                               TRANSFERS_MANAGE, STUDENTS_EXPORT}),
     Role.VICE_PRINCIPAL: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW,
                                     STUDENTS_VIEW_SENSITIVE, STUDENTS_EDIT, GUARDIANS_VIEW_CONTACT, AUDIT_VIEW,
                                     STATS_VIEW, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE, APPROVALS_APPROVE,
-                                    APPROVALS_CONFIGURE}),
+                                    APPROVALS_CONFIGURE, ROSTERS_RECEIVE, CLASS_PLACEMENT, YEAR_ROLLOVER,
+                                    TRANSFERS_MANAGE, STUDENTS_EXPORT}),
     Role.HOMEROOM_TEACHER: frozenset({DIRECTORY_VIEW, STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE,
-                                      GUARDIANS_VIEW_CONTACT, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE}),
+                                      GUARDIANS_VIEW_CONTACT, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE,
+                                      STUDENTS_EXPORT}),
     Role.TEACHER: frozenset({DIRECTORY_VIEW, STUDENTS_VIEW, APPROVALS_USE}),
     Role.SCHOOL_NURSE: frozenset({DIRECTORY_VIEW, STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE, GUARDIANS_VIEW_CONTACT,
                                   ATTENDANCE_VIEW, APPROVALS_USE}),

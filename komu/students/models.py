@@ -56,6 +56,12 @@ class Student(PersonalDataModel):
         default=SpecialNeedsPlacement.NONE,
     )
     special_needs_category = EncryptedTextField("障害種別・指導の内容", blank=True, default="")
+    # 学級編制待ち: the 年度 and grade a pupil awaits a class in (an accepted entrant, a transfer-in, a pupil of
+    # a class re-formed at the year roll-over). Cleared when the pupil is placed.
+    pending_year = models.PositiveIntegerField("編制待ちの年度", null=True, blank=True)
+    pending_grade_code = models.CharField(
+        "編制待ちの学年", max_length=2, blank=True, default="", choices=list(codes.GRADES.items())
+    )
 
     class Meta:
         verbose_name = "児童生徒"

@@ -1,0 +1,1 @@
+"""Writes of komu.rosters, one module per sub-domain; each write is atomic and audited."""

@@ -1,0 +1,1 @@
+"""Views of komu.rosters, one module per sub-domain (imports, board, school, transfers)."""
