@@ -403,9 +403,20 @@ class _Builder:
                 )
                 _validated(klass).save()
                 classes.append((klass, special.size))
+            if spec.school_type == "B1":
+                self.next_year_first_grade(school, spec)
             schools.append((spec, school, classes))
         self.prefecture, self.pref_board, self.board = prefecture, pref_board, board
         return board, schools
+
+    def next_year_first_grade(self, school: School, spec: SchoolSpec) -> None:
+        """Next 年度 with its first-grade classes: where the entrants of the board's roster are placed (学級編制).
+        The other grades are made by the year roll-over (年次更新) in March."""
+        start, end = fiscal_year_bounds(self.fiscal_year + 1)
+        year = SchoolYear(school=school, year=self.fiscal_year + 1, start_date=start, end_date=end)
+        _validated(year).save()
+        for n in range(1, spec.classes_per_grade + 1):
+            _validated(HomeroomClass(school_year=year, grade_code="P1", name=f"{n}組", sort_order=n)).save()
 
     # --- people ---------------------------------------------------
 

@@ -51,7 +51,7 @@ def test_demo_builds_three_elementary_and_two_junior_high_schools_with_valid_cod
 def test_every_school_has_this_years_three_terms_and_classes_for_every_grade() -> None:
     this_year = fiscal_year_of(timezone.localdate())
     for school in School.objects.all():
-        year = SchoolYear.objects.get(school=school)
+        year = SchoolYear.objects.get(school=school, year=this_year)
         assert year.year == this_year
         assert (year.start_date.month, year.start_date.day, year.end_date.month, year.end_date.day) == (
             4,
@@ -66,6 +66,14 @@ def test_every_school_has_this_years_three_terms_and_classes_for_every_grade() -
         classes = list(year.classes.all())
         assert {c.grade_code for c in classes} == set(codes.grades_for_school_type(school.school_type))
         assert any(c.kind == HomeroomClass.Kind.SPECIAL_NEEDS and c.special_needs_category for c in classes)
+        # Elementary schools also have next 年度 with empty first-grade classes, for the entrants' placement.
+        following = SchoolYear.objects.filter(school=school, year=this_year + 1).first()
+        if school.school_type == "B1":
+            assert following is not None
+            assert {c.grade_code for c in following.classes.all()} == {"P1"}
+            assert not following.classes.filter(memberships__isnull=False).exists()
+        else:
+            assert following is None
 
 
 def test_about_a_thousand_pupils_each_in_one_class_with_shusseki_no_in_kana_order() -> None:
@@ -160,7 +168,8 @@ def test_every_role_is_staffed_and_every_class_has_a_homeroom_teacher() -> None:
         school_roles = Counter(StaffAssignment.objects.filter(school=school).values_list("role", flat=True))
         for role in (Role.PRINCIPAL, Role.VICE_PRINCIPAL, Role.SCHOOL_ADMIN, Role.SCHOOL_NURSE, Role.TEACHER):
             assert school_roles[role] == 1, (school, role)
-    for klass in HomeroomClass.objects.all():
+    this_year = fiscal_year_of(timezone.localdate())
+    for klass in HomeroomClass.objects.filter(school_year__year=this_year):
         assert StaffAssignment.objects.filter(role=Role.HOMEROOM_TEACHER, homeroom_class=klass).count() == 1
     for assignment in StaffAssignment.objects.select_related("homeroom_class__school_year"):
         assignment.full_clean()

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from komu.demo.builder import DEFAULT_SEED, DEMO_PASSWORD, DemoDataExists, build_demo, existing_data
+from komu.demo.gakureibo import Encoding, demo_gakureibo
 from komu.demo.selectors import DemoLogin, NotADemoAccount, TotpCodeUsed, demo_logins, demo_totp_code
 
 
@@ -50,6 +53,17 @@ class Command(BaseCommand):
         logins.add_argument("--all", action="store_true", help="主な利用者以外も全員表示する")
         totp = sub.add_parser("totp", help="デモ利用者の現在の確認コード（6桁）を表示する")
         totp.add_argument("username", help="ログインID（例: demo-principal）")
+        gakureibo = sub.add_parser(
+            "gakureibo", help="デモ用の学齢簿ファイル（来年度の新1年生、Komu形式のCSV）を書き出す"
+        )
+        gakureibo.add_argument("--out", required=True, help="書き出すファイル")
+        gakureibo.add_argument(
+            "--encoding", choices=["cp932", "utf-8-sig", "utf-8"], default="cp932",
+            help="文字コード（既定 cp932: Excel で保存した CSV と同じ）",
+        )
+        gakureibo.add_argument(
+            "--flawed", action="store_true", help="取込の検証で見つかるべき誤りを2行に入れる（生年月日、学校コード）"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options.get("action")
@@ -57,6 +71,8 @@ class Command(BaseCommand):
             self.logins(show_all=options["all"])
         elif action == "totp":
             self.totp(options["username"])
+        elif action == "gakureibo":
+            self.gakureibo(out=options["out"], encoding=options["encoding"], flawed=options["flawed"], seed=options["seed"])
         else:
             self.load(seed=options["seed"], if_empty=options["if_empty"])
 
@@ -87,6 +103,17 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write("ログインの一覧: komu demo logins")
+
+    def gakureibo(self, *, out: str, encoding: Encoding, flawed: bool, seed: int) -> None:
+        extract = demo_gakureibo(today=timezone.localdate(), seed=seed, encoding=encoding, flawed=flawed)
+        Path(out).write_bytes(extract.data)
+        flaws = (
+            f"（誤りのある行: {'、'.join(f'{n}行目' for n in extract.flawed_lines)}）" if extract.flawed_lines else ""
+        )
+        self.stdout.write(
+            f"{out} に {extract.fiscal_year}年度の新1年生 {extract.rows} 人の学齢簿を書き出しました"
+            f"（{encoding}、教育委員会コード {extract.board_code}）{flaws}。"
+        )
 
     def logins(self, *, show_all: bool) -> None:
         logins = demo_logins()
