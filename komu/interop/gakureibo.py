@@ -52,6 +52,7 @@ that Komu does not use are ignored.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -61,7 +62,9 @@ from typing import Final, Literal
 
 from komu.core.codes import validate_school_code
 from komu.core.tabular import (
+    DEFAULT_MAX_BYTES,
     DEFAULT_MAX_CELL_LENGTH,
+    DEFAULT_MAX_ROWS,
     Column,
     ColumnKind,
     Row,
@@ -71,6 +74,7 @@ from komu.core.tabular import (
     read_table,
 )
 from komu.core.text import (
+    NameCheck,
     TextError,
     check_name,
     normalize_digits,
@@ -199,8 +203,13 @@ def _clean_email(value: str) -> str:
 
 
 def _kana(field_name: str) -> Callable[[str], str]:
+    label = f"「{field_name}」"
+
+    # Readings repeat a great deal in a 学齢簿 (family names, common given names): remembering the last few
+    # thousand results keeps a large file fast. A rejected value raises again each time (errors are not cached).
+    @functools.lru_cache(maxsize=8192)
     def clean(value: str) -> str:
-        return normalize_kana(value, field=f"「{field_name}」")
+        return normalize_kana(value, field=label)
 
     return clean
 
@@ -357,19 +366,42 @@ def entrant_birth_range(fiscal_year: int) -> tuple[dt.date, dt.date]:
 # --- parsing -------------------------------------------------------
 
 _HEADER_CODES: Final = frozenset({"header_unknown", "header_missing", "header_duplicate"})
+_HEADINGS: Final[Mapping[str, Mapping[str, str]]] = {
+    "komu": {c.key: c.header for c in KOMU_SCHEMA.columns},
+    "applic": {c.key: c.header for c in APPLIC_SCHEMA.columns},
+}
 
 
-def parse_gakureibo(data: bytes, *, filename: str, layout: Layout, fiscal_year: int) -> GakureiboParse:
-    """Parse a 学齢簿 extract of the entrants of ``fiscal_year`` (the April they enter) — see the module doc."""
+@functools.lru_cache(maxsize=8192)
+def _checked_name(value: str, field_label: str) -> NameCheck:
+    # Names repeat (family names above all); NameCheck is immutable, and an error is never cached.
+    return check_name(value, field=field_label)
+
+
+def parse_gakureibo(
+    data: bytes,
+    *,
+    filename: str,
+    layout: Layout,
+    fiscal_year: int,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> GakureiboParse:
+    """Parse a 学齢簿 extract of the entrants of ``fiscal_year`` (the April they enter) — see the module doc.
+
+    ``max_bytes``/``max_rows`` are read_table's limits; a large city's whole 学齢簿 may need more than the
+    defaults (the caller checks the byte limit before it even stores the upload)."""
     if layout == "auto":
-        komu = read_table(data, filename=filename, schema=KOMU_SCHEMA)
+        komu = read_table(data, filename=filename, schema=KOMU_SCHEMA, max_bytes=max_bytes, max_rows=max_rows)
         if any(issue.code in _HEADER_CODES for issue in komu.errors):
-            applic = read_table(data, filename=filename, schema=APPLIC_SCHEMA)
+            applic = read_table(
+                data, filename=filename, schema=APPLIC_SCHEMA, max_bytes=max_bytes, max_rows=max_rows
+            )
             if not any(issue.code in _HEADER_CODES for issue in applic.errors):
                 return _Builder(filename, "applic", fiscal_year).build(applic)
         return _Builder(filename, "komu", fiscal_year).build(komu)
     schema = KOMU_SCHEMA if layout == "komu" else APPLIC_SCHEMA
-    table = read_table(data, filename=filename, schema=schema)
+    table = read_table(data, filename=filename, schema=schema, max_bytes=max_bytes, max_rows=max_rows)
     return _Builder(filename, layout, fiscal_year).build(table)
 
 
@@ -398,14 +430,16 @@ class _Builder:
         self.warnings.append(GakureiboIssue(self.filename, line, column, value, message, code))
 
     def heading(self, key: str) -> str:
-        schema = KOMU_SCHEMA if self.layout == "komu" else APPLIC_SCHEMA
-        return next(c.header for c in schema.columns if c.key == key)
+        return _HEADINGS[self.layout][key]
 
     def build(self, table: TableResult) -> GakureiboParse:
         self.errors.extend(_table_issue(self.filename, issue) for issue in table.errors)
         rows: list[EntrantRow] = []
-        for row in table.rows:
-            entrant = self._row(row)
+        # Consume the table's rows as they are converted, so a 100,000-row file is not held twice in memory.
+        pending, table.rows = table.rows, []
+        pending.reverse()
+        while pending:
+            entrant = self._row(pending.pop())
             if entrant is not None:
                 rows.append(entrant)
         self._check_lost_zeros(rows)
@@ -424,7 +458,7 @@ class _Builder:
     def _name(self, line: int, key: str, value: str) -> str | None:
         column = self.heading(key)
         try:
-            checked = check_name(value, field=f"「{column}」")
+            checked = _checked_name(value, f"「{column}」")
         except TextError as error:
             self.error(line, column, value, error.message, error.code)
             return None
