@@ -218,6 +218,13 @@ EMAIL_PORT = int(os.environ.get("KOMU_EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("KOMU_FROM_EMAIL", "komu@localhost")
 
 TASKS = {"default": {"BACKEND": os.environ.get("KOMU_TASK_BACKEND", "django_tasks_db.DatabaseBackend")}}
+# Shared by the web process and the task worker (e.g. an import's progress while its transaction is open): files
+# under var/ for a trial or one server; KOMU_CACHE_URL=redis://… (needs the redis package) for several servers.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["KOMU_CACHE_URL"]}
+    if os.environ.get("KOMU_CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+}
 
 LOGGING = {
     "version": 1,
