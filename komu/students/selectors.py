@@ -15,9 +15,19 @@ from django.utils import timezone
 from komu.access import roles, scope
 from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
+from komu.core import codes
 from komu.core.wareki import fiscal_year_of
-from komu.directory.models import HomeroomClass, Role
-from komu.students.models import ClassMembership, EmergencyContact, EnrollmentEvent, GuardianLink, Student
+from komu.directory.models import HomeroomClass, Role, School, SchoolYear
+from komu.students.models import (
+    ClassMembership,
+    EmergencyContact,
+    EnrollmentEvent,
+    GuardianLink,
+    Sex,
+    SpecialNeedsPlacement,
+    Student,
+)
+from komu.students.services import RolloverPlan, kana_order_key, rollover_preview
 
 
 @dataclass(frozen=True)
@@ -288,3 +298,186 @@ def student_edit_access(*, actor: Actor, student_id: Any) -> EditAccess:
     student = scope.get_in_scope(scope.students_for(actor, roles.STUDENTS_EDIT).only("pk"), pk=student_id)
     sensitive = scope.students_for(actor, roles.STUDENTS_VIEW_SENSITIVE).filter(pk=student.pk).exists()
     return EditAccess(student_id=student.pk, health_note=sensitive)
+
+
+# --- 学級編制 and 年次更新 ------------------------------------------------------------------------------------------
+# Reads for the class placement and roll-over screens (services: placement_*, rollover_*). Both list names, so
+# both record the read.
+
+def placement_schools(*, actor: Actor, capability: str = roles.CLASS_PLACEMENT) -> list[School]:
+    """Schools whose classes the actor may form (or roll over, with YEAR_ROLLOVER)."""
+    return list(scope.schools_for(actor, capability).order_by("code"))
+
+
+@dataclass(frozen=True)
+class PlacementPupil:
+    id: uuid.UUID
+    family_name: str
+    given_name: str
+    family_name_kana: str
+    given_name_kana: str
+    sex: str  # label
+    sex_code: str
+    special_needs: str  # the placement's label, "" for none
+    special_needs_code: str
+    shusseki_no: int | None = None
+
+
+@dataclass(frozen=True)
+class PlacementClass:
+    id: int
+    label: str
+    kind: str
+    special_needs_category: str
+    pupils: list[PlacementPupil]
+
+    @property
+    def is_special(self) -> bool:
+        return self.kind == HomeroomClass.Kind.SPECIAL_NEEDS
+
+    @property
+    def total(self) -> int:
+        return len(self.pupils)
+
+    @property
+    def boys(self) -> int:
+        return sum(1 for p in self.pupils if p.sex_code == Sex.MALE)
+
+    @property
+    def girls(self) -> int:
+        return sum(1 for p in self.pupils if p.sex_code == Sex.FEMALE)
+
+    @property
+    def special_needs(self) -> int:
+        return sum(1 for p in self.pupils if p.special_needs_code != SpecialNeedsPlacement.NONE)
+
+
+@dataclass(frozen=True)
+class PlacementGrade:
+    code: str
+    label: str
+    pending: int
+
+
+@dataclass(frozen=True)
+class PlacementBoard:
+    school: School
+    year: int
+    year_title: str
+    school_year: SchoolYear | None
+    grade_code: str
+    grade_label: str
+    grades: list[PlacementGrade]
+    pending: list[PlacementPupil]
+    classes: list[PlacementClass]
+    year_started: bool  # after the first day moves between classes are refused
+
+    @property
+    def pending_by_id(self) -> dict[str, PlacementPupil]:
+        return {str(p.id): p for p in self.pending}
+
+    @property
+    def class_by_id(self) -> dict[int, PlacementClass]:
+        return {c.id: c for c in self.classes}
+
+
+def _placement_pupil(s: Student, shusseki_no: int | None = None) -> PlacementPupil:
+    return PlacementPupil(
+        id=s.pk, family_name=s.family_name, given_name=s.given_name, family_name_kana=s.family_name_kana,
+        given_name_kana=s.given_name_kana, sex=s.get_sex_display(), sex_code=s.sex,
+        special_needs="" if s.special_needs_placement == SpecialNeedsPlacement.NONE
+        else s.get_special_needs_placement_display(),
+        special_needs_code=s.special_needs_placement, shusseki_no=shusseki_no,
+    )
+
+
+def placement_default_year(*, school: School) -> int:
+    """The 年度 the placement screen opens on: the earliest one pupils are waiting for, else next 年度 from
+    January (when entrants arrive), else this one."""
+    today = timezone.localdate()
+    current = fiscal_year_of(today)
+    waiting = (
+        Student.objects.filter(school=school, is_active=True, pending_year__gte=current)
+        .order_by("pending_year").values_list("pending_year", flat=True).first()
+    )
+    if waiting is not None:
+        return int(waiting)
+    return current + 1 if today.month <= 3 else current
+
+
+def placement_board(*, actor: Actor, school_id: Any, year: int, grade_code: str = "") -> PlacementBoard:
+    """The placement screen's data: pupils waiting for a class of `grade_code` in 年度 `year`, and that year's
+    classes of the grade with their pupils and counts. Records the read of the names."""
+    school: School = scope.get_in_scope(scope.schools_for(actor, roles.CLASS_PLACEMENT), pk=school_id)
+    grade_codes = codes.grades_for_school_type(school.school_type)
+    pending_counts: dict[str, int] = {}
+    for code in (
+        Student.objects.filter(school=school, is_active=True, pending_year=year)
+        .values_list("pending_grade_code", flat=True)
+    ):
+        pending_counts[code] = pending_counts.get(code, 0) + 1
+    if grade_code not in grade_codes:
+        grade_code = next((g for g in grade_codes if pending_counts.get(g)), grade_codes[0])
+    school_year = SchoolYear.objects.filter(school=school, year=year).first()
+    pending_students = list(
+        Student.objects.filter(school=school, is_active=True, pending_year=year, pending_grade_code=grade_code)
+    )
+    pending_students.sort(key=kana_order_key)
+    classes: list[PlacementClass] = []
+    if school_year is not None:
+        members: dict[int, list[PlacementPupil]] = {}
+        for m in (
+            ClassMembership.objects.filter(homeroom_class__school_year=school_year,
+                                           homeroom_class__grade_code=grade_code, student__is_active=True)
+            .select_related("student").order_by("shusseki_no")
+        ):
+            members.setdefault(m.homeroom_class_id, []).append(_placement_pupil(m.student, m.shusseki_no))
+        for klass in HomeroomClass.objects.filter(school_year=school_year, grade_code=grade_code).order_by(
+            "sort_order", "name"
+        ):
+            classes.append(PlacementClass(id=klass.pk, label=str(klass), kind=klass.kind,
+                                          special_needs_category=klass.get_special_needs_category_display(),
+                                          pupils=members.get(klass.pk, [])))
+    board = PlacementBoard(
+        school=school, year=year, year_title=SchoolYear(school=school, year=year).title,
+        school_year=school_year, grade_code=grade_code, grade_label=codes.grade_label(grade_code),
+        grades=[PlacementGrade(g, codes.grade_label(g), pending_counts.get(g, 0)) for g in grade_codes],
+        pending=[_placement_pupil(s) for s in pending_students], classes=classes,
+        year_started=school_year is not None and timezone.localdate() >= school_year.start_date,
+    )
+    with transaction.atomic():
+        audit_record(
+            actor=actor.user, action="students.placement.viewed", obj=school,
+            fields=["family_name", "given_name", "family_name_kana", "given_name_kana", "sex",
+                    "special_needs_placement"],
+            detail={"year": year, "grade_code": grade_code, "pending": len(board.pending),
+                    "placed": sum(c.total for c in classes)},
+            scope=Scope(school_id=school.pk, board_id=school.board_id),
+        )
+    return board
+
+
+def placement_proposal_view(*, board: PlacementBoard, proposal: Any) -> list[tuple[PlacementClass,
+                                                                                   list[PlacementPupil]]]:
+    """The proposal grouped by class for display, from names already read (and audited) by placement_board."""
+    pupils = board.pending_by_id
+    grouped: dict[int, list[PlacementPupil]] = {c.id: [] for c in board.classes}
+    for move in proposal.moves:
+        if move.homeroom_class_id in grouped and move.student_id in pupils:
+            grouped[move.homeroom_class_id].append(pupils[move.student_id])
+    return [(c, grouped[c.id]) for c in board.classes]
+
+
+def rollover_plan_get(*, actor: Actor, school_id: Any, from_year: int,
+                      reform_grades: frozenset[str] = frozenset()) -> RolloverPlan:
+    """The roll-over preview (services.rollover_preview) for the screen, recording that the names were read."""
+    plan = rollover_preview(actor=actor, school_id=school_id, from_year=from_year, reform_grades=reform_grades)
+    with transaction.atomic():
+        audit_record(
+            actor=actor.user, action="students.rollover.previewed", object_type="directory.school",
+            object_id=str(plan.school_id),
+            fields=["family_name", "given_name", "family_name_kana", "given_name_kana"],
+            detail={"from_year": from_year, "promoted": plan.promoted, "graduates": plan.graduates},
+            scope=Scope(school_id=plan.school_id),
+        )
+    return plan

@@ -527,6 +527,11 @@ def student_special_needs_set(*, actor: Actor, student_id: Any, placement: str, 
 # --- 出席番号の規則 (numbering rule setting) -------------------------------------------------------------------------
 # Owned with the class placement and roll-over blocks below; views: komu/students/views (numbering_rule).
 
+def kana_order_key(student: Student) -> tuple[Any, ...]:
+    """The sort key of 五十音順 (mixed), as used for 出席番号: for lists that should read in the same order."""
+    return _numbering_key(SchoolNumberingRule.Order.KANA, student)
+
+
 @transaction.atomic
 def numbering_rule_set(*, actor: Actor, school_id: Any, order: str) -> SchoolNumberingRule:
     """Set how the school numbers its classes (五十音順 mixed, boys first, girls first). Existing numbers are
