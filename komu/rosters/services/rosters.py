@@ -13,15 +13,33 @@ import datetime
 import json
 import uuid
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from komu.access import roles, scope
 from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
-from komu.core.errors import NotFoundOrNoAccess
-from komu.rosters.models import GakureiboEntry, Roster, RosterAmendment, RosterEntry
-from komu.rosters.records import record_diff, record_json
+from komu.core.errors import NotFoundOrNoAccess, ValidationFailed
+from komu.core.text import TextError, check_name
+from komu.rosters.models import RECORD_KEYS, GakureiboEntry, Roster, RosterAmendment, RosterEntry
+from komu.rosters.records import RECORD_LABELS, record_diff, record_json
+from komu.students.models import GuardianLink, Sex, SpecialNeedsPlacement, Student
+from komu.students.services import (
+    EntrantAdmission,
+    GuardianInput,
+    StudentInput,
+    entrant_admission_cancel,
+    entrant_admit,
+    entrant_special_needs_class_set,
+    guardian_create_for,
+    guardian_update_for,
+    student_update,
+)
 
 # The two plain columns that travel with the record; their values in a diff are "1" / "0".
 FLAG_KEYS = ("special_needs", "out_of_district")
@@ -232,3 +250,364 @@ def roster_amendments_record(*, actor: Actor, entry_ids: Collection[uuid.UUID], 
 def default_deadline(fiscal_year: int) -> datetime.date:
     """学校教育法施行令 §5: the board notifies the entrants of 年度 Y by 31 January of calendar year Y."""
     return datetime.date(fiscal_year, 1, 31)
+
+
+# --- Sending (board) ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RosterSendResult:
+    rosters_created: int
+    rosters_amended: int
+    entries_sent: int
+    amendments: int
+    needs_review: int
+
+
+def _as_ints(values: Iterable[Any], field: str) -> set[int]:
+    result: set[int] = set()
+    for value in values:
+        try:
+            result.add(int(value))
+        except (TypeError, ValueError):
+            raise ValidationFailed(_("入力内容を確認してください。"),
+                                   errors={field: [_("学校を選び直してください。")]}) from None
+    return result
+
+
+@transaction.atomic
+def roster_send(*, actor: Actor, board_id: Any, fiscal_year: int, school_ids: Collection[Any] | None = None,
+                deadline: datetime.date | None = None) -> RosterSendResult:
+    """Send each chosen school (all designated schools when ``school_ids`` is None) its 入学者名簿 for
+    ``fiscal_year``: a structured record per designated, still-expected child.
+
+    A school that has no roster yet gets one (status 送付済み) with a snapshot per child. A school whose roster
+    was already sent is not sent a second roster: what changed since reaches it as amendments (追加・変更・取消).
+    Children without a designated school are not sent (the send screen counts them); children flagged 要確認
+    are sent, and the school sees the same warnings on its rows."""
+    scope.require(actor, roles.GAKUREIBO_MANAGE)
+    board = scope.get_in_scope(scope.boards_for(actor, roles.GAKUREIBO_MANAGE), pk=board_id)
+    deadline = deadline or default_deadline(fiscal_year)
+    entries_qs = GakureiboEntry.objects.select_for_update().filter(
+        board=board, fiscal_year=fiscal_year, status=GakureiboEntry.Status.ACTIVE, designated_school__isnull=False
+    )
+    chosen = None if school_ids is None else _as_ints(school_ids, "schools")
+    if chosen is not None:
+        if not chosen:
+            raise ValidationFailed(_("送付する学校を選んでください。"),
+                                   errors={"schools": [_("送付する学校を1校以上選んでください。")]})
+        entries_qs = entries_qs.filter(designated_school_id__in=chosen)
+    entries = list(entries_qs.select_related("designated_school"))
+    by_school: dict[int, list[GakureiboEntry]] = {}
+    for entry in entries:
+        assert entry.designated_school_id is not None
+        by_school.setdefault(entry.designated_school_id, []).append(entry)
+    # Children of this board already on the chosen schools' rosters but no longer designated there: removals.
+    live_elsewhere = RosterEntry.objects.filter(
+        roster__fiscal_year=fiscal_year, entry__board=board, state__in=LIVE_STATES
+    )
+    if chosen is not None:
+        live_elsewhere = live_elsewhere.filter(roster__school_id__in=chosen)
+    stale_ids = set(live_elsewhere.values_list("entry_id", flat=True)) - {e.pk for e in entries}
+    if not by_school and not stale_ids:
+        raise ValidationFailed(_("送付できる児童がいません。"),
+                               errors={"schools": [_("就学校が指定された児童がいません。先に就学校を指定してください。")]})
+    existing = {
+        r.school_id: r for r in Roster.objects.select_for_update().filter(
+            fiscal_year=fiscal_year, school_id__in=list(by_school)
+        )
+    }
+    now = timezone.now()
+    created = amended_schools = sent = 0
+    to_amend: list[GakureiboEntry] = []
+    for school_id, school_entries in sorted(by_school.items()):
+        if school_id in existing:
+            amended_schools += 1
+            to_amend.extend(school_entries)
+            continue
+        roster = Roster(board=board, school=school_entries[0].designated_school, fiscal_year=fiscal_year,
+                        status=Roster.Status.SENT, deadline=deadline, sent_at=now, sent_by=actor.user)
+        roster.full_clean()
+        roster.save()
+        for entry in school_entries:
+            roster_entry_add(actor=actor, roster=roster, entry=entry)
+        created += 1
+        sent += len(school_entries)
+        audit_record(
+            actor=actor.user, action="rosters.roster.sent", obj=roster, fields=list(RECORD_KEYS),
+            detail={"fiscal_year": fiscal_year, "entries": len(school_entries), "deadline": deadline.isoformat(),
+                    "needs_review": sum(1 for e in school_entries if e.needs_review)},
+            scope=_audit_scope(roster),
+        )
+    if stale_ids:
+        to_amend.extend(
+            GakureiboEntry.objects.select_for_update().filter(pk__in=stale_ids).select_related("designated_school")
+        )
+    amendments = amendments_for_entries(actor=actor, entries=to_amend, reason=_("名簿の再送付"))
+    return RosterSendResult(
+        rosters_created=created, rosters_amended=amended_schools, entries_sent=sent, amendments=amendments,
+        needs_review=sum(1 for e in entries if e.needs_review),
+    )
+
+
+# --- Receiving (school) ------------------------------------------------------------------------------------------
+
+def rosters_receivable(actor: Actor) -> QuerySet[Roster]:
+    """Rosters addressed to the schools where the actor receives rosters."""
+    return Roster.objects.filter(school__in=scope.schools_for(actor, roles.ROSTERS_RECEIVE))
+
+
+def _roster_for_school(actor: Actor, roster_id: Any) -> Roster:
+    scope.require(actor, roles.ROSTERS_RECEIVE)
+    return scope.get_in_scope(
+        rosters_receivable(actor).select_for_update().select_related("school", "board"), pk=roster_id
+    )
+
+
+@transaction.atomic
+def roster_open(*, actor: Actor, roster_id: Any) -> Roster:
+    """開封: the first time someone at the school opens the roster, record when and who (the board sees it)."""
+    roster = _roster_for_school(actor, roster_id)
+    if roster.opened_at is None:
+        roster.opened_at = timezone.now()
+        roster.opened_by = actor.user
+        if roster.status == Roster.Status.SENT:
+            roster.status = Roster.Status.OPENED
+        roster.save(update_fields=["opened_at", "opened_by", "status", "updated_at"])
+        audit_record(actor=actor.user, action="rosters.roster.opened", obj=roster, scope=_audit_scope(roster))
+    return roster
+
+
+ENTRANT_GRADE_CODE = "P1"
+
+
+def row_problems(record: Mapping[str, Any], *, fiscal_year: int) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of one child on a roster. Errors stop acceptance (the registry needs them); warnings
+    are shown for a person to check."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    if not str(record.get("family_name", "")).strip():
+        errors.append(_("氏名（姓）が空欄です。"))
+    if not str(record.get("given_name", "")).strip():
+        errors.append(_("氏名（名）が空欄です。"))
+    if not record.get("family_name_kana") or not record.get("given_name_kana"):
+        errors.append(_("ふりがなが空欄です。教育委員会に訂正を依頼してください。"))
+    if not record.get("birth_date"):
+        errors.append(_("生年月日が空欄です。"))
+    for key in ("family_name", "given_name", "guardian_family_name", "guardian_given_name"):
+        value = str(record.get(key, ""))
+        if not value:
+            continue
+        try:
+            checked = check_name(value, field=RECORD_LABELS[key])
+        except TextError as exc:
+            errors.append(str(exc))
+            continue
+        warnings.extend(checked.messages)
+    birth = record.get("birth_date")
+    if birth:
+        day = datetime.date.fromisoformat(str(birth))
+        low, high = datetime.date(fiscal_year - 7, 4, 2), datetime.date(fiscal_year - 6, 4, 1)
+        if not low <= day <= high:
+            warnings.append(_("生年月日が%(year)d年度の新1年生の範囲にありません。") % {"year": fiscal_year})
+    if not record.get("guardian_family_name"):
+        warnings.append(_("保護者が記載されていません。"))
+    elif not record.get("guardian_phone") and not record.get("guardian_email"):
+        warnings.append(_("保護者の連絡先（電話・メール）がありません。"))
+    return errors, warnings
+
+
+def _admission(record: Mapping[str, Any], *, special_needs: bool, fiscal_year: int) -> EntrantAdmission:
+    entry_date = record.get("entry_date")
+    guardian = None
+    if record.get("guardian_family_name"):
+        guardian = GuardianInput(
+            family_name=str(record["guardian_family_name"]), given_name=str(record.get("guardian_given_name", "")),
+            family_name_kana=str(record.get("guardian_family_name_kana", "")),
+            given_name_kana=str(record.get("guardian_given_name_kana", "")),
+            phone=str(record.get("guardian_phone", "")), email=str(record.get("guardian_email", "")),
+            address=str(record.get("guardian_address", "")),
+        )
+    return EntrantAdmission(
+        student=_student_input(record),
+        special_needs_placement=(SpecialNeedsPlacement.SPECIAL_NEEDS_CLASS if special_needs
+                                 else SpecialNeedsPlacement.NONE),
+        admission_date=(datetime.date.fromisoformat(str(entry_date)) if entry_date
+                        else datetime.date(fiscal_year, 4, 1)),
+        grade_code=ENTRANT_GRADE_CODE,
+        pending_year=fiscal_year,
+        guardian=guardian,
+        relationship=str(record.get("guardian_relationship", "")),
+    )
+
+
+def _student_input(record: Mapping[str, Any]) -> StudentInput:
+    birth = record.get("birth_date")
+    return StudentInput(
+        family_name=str(record.get("family_name", "")), given_name=str(record.get("given_name", "")),
+        family_name_kana=str(record.get("family_name_kana", "")),
+        given_name_kana=str(record.get("given_name_kana", "")),
+        sex=str(record.get("sex") or Sex.UNSPECIFIED),
+        birth_date=datetime.date.fromisoformat(str(birth)) if birth else None,
+        address=str(record.get("address", "")),
+    )
+
+
+def _admit(actor: Actor, roster: Roster, roster_entry: RosterEntry) -> Student:
+    errors, _warnings = row_problems(roster_entry.data, fiscal_year=roster.fiscal_year)
+    if errors:
+        raise ValidationFailed(_("受け入れられない記載があります。") + " " + " ".join(errors))
+    student = entrant_admit(
+        actor=actor, school=roster.school,
+        data=_admission(roster_entry.data, special_needs=roster_entry.special_needs, fiscal_year=roster.fiscal_year),
+    )
+    roster_entry.student = student
+    roster_entry.state = RosterEntry.State.ACCEPTED
+    roster_entry.save(update_fields=["student", "state", "updated_at"])
+    return student
+
+
+@dataclass(frozen=True)
+class RosterAcceptResult:
+    pupils: int
+    guardians: int
+    skipped_removed: int
+    already_accepted: bool
+
+
+@transaction.atomic
+def roster_accept(*, actor: Actor, roster_id: Any) -> RosterAcceptResult:
+    """受け入れ: every child on the roster becomes a pupil of the school in the roster's 年度 and grade 1, with
+    their guardian and the 入学 event, awaiting class placement (Student.pending_year / pending_grade_code).
+
+    All or nothing: one row the registry cannot take (e.g. no kana reading) stops the whole acceptance with a
+    message naming the problem. Accepting twice does nothing. Children with a pending removal are not created
+    (accepting the removal withdraws them)."""
+    roster = _roster_for_school(actor, roster_id)
+    if roster.status == Roster.Status.ACCEPTED:
+        return RosterAcceptResult(pupils=0, guardians=0, skipped_removed=0, already_accepted=True)
+    pending_removals = set(
+        RosterAmendment.objects.filter(roster=roster, kind=RosterAmendment.Kind.REMOVED, accepted_at__isnull=True)
+        .values_list("roster_entry_id", flat=True)
+    )
+    entries = list(roster.entries.filter(state=RosterEntry.State.SENT).order_by("created_at"))
+    problems: list[str] = []
+    for number, roster_entry in enumerate(entries, start=1):
+        if roster_entry.pk in pending_removals:
+            continue
+        errors, _warnings = row_problems(roster_entry.data, fiscal_year=roster.fiscal_year)
+        if errors:
+            problems.append(_("%(no)d行目: %(errors)s") % {"no": number, "errors": " ".join(errors)})
+    if problems:
+        raise ValidationFailed(_("受け入れられない記載があります。教育委員会に訂正を依頼してください。"),
+                               errors={"entries": problems})
+    pupils = guardians = skipped = 0
+    for roster_entry in entries:
+        if roster_entry.pk in pending_removals:
+            skipped += 1
+            continue
+        _admit(actor, roster, roster_entry)
+        pupils += 1
+        guardians += 1 if roster_entry.data.get("guardian_family_name") else 0
+    now = timezone.now()
+    # Additions made before acceptance are part of what was just accepted.
+    RosterAmendment.objects.filter(roster=roster, kind=RosterAmendment.Kind.ADDED, accepted_at__isnull=True).update(
+        accepted_at=now, accepted_by=actor.user
+    )
+    if roster.opened_at is None:
+        roster.opened_at, roster.opened_by = now, actor.user
+    roster.status = Roster.Status.ACCEPTED
+    roster.accepted_at, roster.accepted_by = now, actor.user
+    roster.save(update_fields=["status", "opened_at", "opened_by", "accepted_at", "accepted_by", "updated_at"])
+    audit_record(
+        actor=actor.user, action="rosters.roster.accepted", obj=roster,
+        detail={"pupils": pupils, "guardians": guardians, "skipped_removed": skipped,
+                "fiscal_year": roster.fiscal_year},
+        scope=_audit_scope(roster),
+    )
+    return RosterAcceptResult(pupils=pupils, guardians=guardians, skipped_removed=skipped, already_accepted=False)
+
+
+_PUPIL_KEYS = {"family_name", "given_name", "family_name_kana", "given_name_kana", "sex", "birth_date", "address"}
+_GUARDIAN_KEYS = {
+    "guardian_family_name": "family_name", "guardian_given_name": "given_name",
+    "guardian_family_name_kana": "family_name_kana", "guardian_given_name_kana": "given_name_kana",
+    "guardian_phone": "phone", "guardian_email": "email", "guardian_address": "address",
+}
+
+
+def _apply_change_to_pupil(actor: Actor, roster_entry: RosterEntry, new: Mapping[str, Any],
+                           diff: Mapping[str, list[str]]) -> None:
+    student = roster_entry.student
+    assert student is not None
+    pupil_fields = sorted(_PUPIL_KEYS & set(diff))
+    if pupil_fields:
+        student_update(actor=actor, student_id=student.pk, data=_student_input(new), only=pupil_fields)
+    if "special_needs" in diff:
+        entrant_special_needs_class_set(actor=actor, student_id=student.pk,
+                                        special_needs_class=diff["special_needs"][1] == "1")
+    if (set(_GUARDIAN_KEYS) | {"guardian_relationship"}) & set(diff):
+        admission = _admission(new, special_needs=False, fiscal_year=roster_entry.roster.fiscal_year)
+        link = GuardianLink.objects.filter(student=student).order_by("priority", "created_at").first()
+        if admission.guardian is None:
+            return
+        if link is None:
+            guardian_create_for(actor=actor, student=student, data=admission.guardian,
+                                relationship=admission.relationship or _("保護者"))
+        else:
+            guardian_update_for(actor=actor, student_id=student.pk, guardian_id=link.guardian_id,
+                                data=admission.guardian, relationship=admission.relationship or None)
+
+
+@transaction.atomic
+def roster_amendment_accept(*, actor: Actor, amendment_id: Any) -> RosterAmendment:
+    """反映: the school takes an amendment.
+
+    - 変更: applied to the pupil and guardian already created (roster accepted), or to the roster row otherwise.
+    - 追加: the child becomes a pupil now if the roster was already accepted; otherwise at acceptance.
+    - 取消: the row is withdrawn; a pupil already created is taken off the registry with their planned 入学
+      event and any class placement in that 年度 (students.entrant_admission_cancel) — allowed only before the
+      school year starts, after which the school records 転学・退学 instead.
+    Accepting an amendment twice does nothing."""
+    scope.require(actor, roles.ROSTERS_RECEIVE)
+    amendment: RosterAmendment = scope.get_in_scope(
+        RosterAmendment.objects.select_for_update()
+        .filter(roster__in=rosters_receivable(actor))
+        .select_related("roster__school", "roster_entry__student"),
+        pk=amendment_id,
+    )
+    if amendment.accepted_at is not None:
+        return amendment
+    roster = amendment.roster
+    roster_entry = amendment.roster_entry
+    diff = amendment.changes
+    if amendment.kind == RosterAmendment.Kind.CHANGED:
+        new = json.loads(amendment.new_record) if amendment.new_record else roster_entry.data
+        if roster_entry.state == RosterEntry.State.ACCEPTED and roster_entry.student is not None:
+            errors, _warnings = row_problems(new, fiscal_year=roster.fiscal_year)
+            if errors:
+                raise ValidationFailed(_("反映できない変更です。教育委員会に訂正を依頼してください。") + " "
+                                       + " ".join(errors))
+            _apply_change_to_pupil(actor, roster_entry, new, diff)
+        roster_entry.record = record_json(new)
+        for key in FLAG_KEYS:
+            if key in diff:
+                setattr(roster_entry, key, diff[key][1] == "1")
+        roster_entry.save(update_fields=["record", *FLAG_KEYS, "updated_at"])
+    elif amendment.kind == RosterAmendment.Kind.ADDED:
+        if roster.status == Roster.Status.ACCEPTED and roster_entry.state == RosterEntry.State.SENT:
+            _admit(actor, roster, roster_entry)
+    else:
+        if roster_entry.student is not None and roster_entry.student.is_active:
+            entrant_admission_cancel(actor=actor, student_id=roster_entry.student.pk,
+                                     fiscal_year=roster.fiscal_year, reason=amendment.reason)
+        roster_entry.state = RosterEntry.State.WITHDRAWN
+        roster_entry.save(update_fields=["state", "updated_at"])
+    amendment.accepted_at = timezone.now()
+    amendment.accepted_by = actor.user
+    amendment.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    audit_record(
+        actor=actor.user, action="rosters.amendment.accepted", obj=amendment, fields=sorted(diff),
+        detail={"kind": amendment.kind, "roster_id": str(roster.pk), "roster_entry_id": str(roster_entry.pk)},
+        scope=_audit_scope(roster),
+    )
+    return amendment
