@@ -251,8 +251,13 @@ def _http(classes: list[Any], day: datetime.date) -> list[str]:
                KOMU_LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="komu.settings")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # Its own process group: the workers it forks are stopped with it.
-    server = subprocess.Popen([sys.executable, "-m", "bench.bench_attendance", "serve", str(port), str(workers)],  # noqa: S603 - our own module
-                              env=env, cwd=root, start_new_session=True)
+    workers = int(os.environ.get("KOMU_BENCH_WORKERS", str(workers * 2)))
+    # gunicorn, the production WSGI server (docs/deployment.md): sync workers, one process per worker.
+    server = subprocess.Popen(  # noqa: S603 - our own module
+        [sys.executable, "-m", "gunicorn", "bench.bench_attendance:wsgi()", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--worker-class", os.environ.get("KOMU_BENCH_WORKER_CLASS", "sync"),
+         "--log-level", "warning", "--keep-alive", "30"],
+        env=env, cwd=root, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -344,6 +349,19 @@ def __getattr__(name: str) -> Any:
     if name == "urlpatterns":
         return _urlpatterns()
     raise AttributeError(name)
+
+
+def wsgi() -> Any:
+    """The server's WSGI application: Komu's, with the bare baseline view added to its URLs."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.ROOT_URLCONF = "bench.bench_attendance"
+    from django.core.handlers.wsgi import WSGIHandler
+
+    return WSGIHandler()
 
 
 def serve(port: int, workers: int) -> None:

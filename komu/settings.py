@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "komu.audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "komu.accounts.middleware.IdleSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -171,7 +172,9 @@ AXES_VERBOSE = False
 
 # Sessions end after inactivity: every request renews the cookie, so the age is the idle limit.
 SESSION_COOKIE_AGE = int(os.environ.get("KOMU_SESSION_IDLE_SECONDS", str(30 * 60)))
-SESSION_SAVE_EVERY_REQUEST = True
+# Renewed by komu.accounts.middleware.IdleSessionMiddleware at most once a minute, not on every request.
+SESSION_SAVE_EVERY_REQUEST = False
+KOMU_SESSION_REFRESH_SECONDS = int(os.environ.get("KOMU_SESSION_REFRESH_SECONDS", "60"))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -48,3 +50,32 @@ class MfaRequiredMiddleware:
             target = "accounts:mfa_verify" if mfa.has_confirmed_device(user) else "accounts:mfa_enrol"
             return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
+
+
+# The session key holding when the idle deadline was last pushed back (seconds since the epoch).
+SEEN_KEY = "_komu_seen"
+
+
+class IdleSessionMiddleware:
+    """The 30-minute idle limit without a session write on every request.
+
+    Django renews a session's expiry only when it saves the session. Saving on every request (the setting
+    SESSION_SAVE_EVERY_REQUEST) costs a database write and a transaction per page and per attendance tap; here a
+    request renews the deadline only when the last renewal is at least KOMU_SESSION_REFRESH_SECONDS (60) old, so
+    an idle session ends between 29 and 30 minutes after the last request.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.interval = settings.KOMU_SESSION_REFRESH_SECONDS
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        # Only sessions that exist and still exist after the view (sign-out flushes them).
+        if session is not None and session.session_key and not session.is_empty():
+            now = int(time.time())
+            seen = session.get(SEEN_KEY)
+            if not isinstance(seen, int) or now - seen >= self.interval:
+                session[SEEN_KEY] = now
+        return response
