@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "komu.approvals",
     "komu.rosters",
     "komu.attendance",
+    "komu.surveys",
     "komu.web",
     "komu.api",
     "komu.demo",
