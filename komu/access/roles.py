@@ -45,6 +45,10 @@ YEAR_ROLLOVER = "students.rollover"
 TRANSFERS_MANAGE = "rosters.transfers"
 # 名簿の出力 (CSV/XLSX of class lists and registries): a disclosure, asked for a reason and audited.
 STUDENTS_EXPORT = "students.export"
+# 照会・回答 (komu.surveys): the board officer builds surveys and reads the answers; the school office,
+# vice-principal and principal answer for their school (the answer then goes through the school's 決裁).
+SURVEYS_BUILD = "surveys.build"
+SURVEYS_ANSWER = "surveys.answer"
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     # Runs the system; no personal data by default (domain.md §6: the curious insider).
@@ -56,21 +60,21 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # Boards keep the 学齢簿, so they see their schools' pupils; health notes stay with the school.
     Role.BOARD_OFFICER: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW, STUDENTS_EDIT,
                                    GUARDIANS_VIEW_CONTACT, AUDIT_VIEW, STATS_VIEW, GAKUREIBO_MANAGE,
-                                   TRANSFERS_MANAGE, STUDENTS_EXPORT}),
+                                   TRANSFERS_MANAGE, STUDENTS_EXPORT, SURVEYS_BUILD}),
     Role.SCHOOL_ADMIN: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW, STUDENTS_EDIT,
                                   GUARDIANS_VIEW_CONTACT, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE,
                                   ROSTERS_RECEIVE, CLASS_PLACEMENT, YEAR_ROLLOVER, TRANSFERS_MANAGE,
-                                  STUDENTS_EXPORT}),
+                                  STUDENTS_EXPORT, SURVEYS_ANSWER}),
     Role.PRINCIPAL: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE,
                                STUDENTS_EDIT, GUARDIANS_VIEW_CONTACT, AUDIT_VIEW, STATS_VIEW, ATTENDANCE_RECORD,
                                ATTENDANCE_VIEW, APPROVALS_USE, APPROVALS_APPROVE, APPROVALS_CONFIGURE,
                                ATTENDANCE_CLOSE_YEAR, ROSTERS_RECEIVE, CLASS_PLACEMENT, YEAR_ROLLOVER,
-                               TRANSFERS_MANAGE, STUDENTS_EXPORT}),
+                               TRANSFERS_MANAGE, STUDENTS_EXPORT, SURVEYS_ANSWER}),
     Role.VICE_PRINCIPAL: frozenset({DIRECTORY_VIEW, DIRECTORY_MANAGE, STAFF_MANAGE, STUDENTS_VIEW,
                                     STUDENTS_VIEW_SENSITIVE, STUDENTS_EDIT, GUARDIANS_VIEW_CONTACT, AUDIT_VIEW,
                                     STATS_VIEW, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE, APPROVALS_APPROVE,
                                     APPROVALS_CONFIGURE, ROSTERS_RECEIVE, CLASS_PLACEMENT, YEAR_ROLLOVER,
-                                    TRANSFERS_MANAGE, STUDENTS_EXPORT}),
+                                    TRANSFERS_MANAGE, STUDENTS_EXPORT, SURVEYS_ANSWER}),
     Role.HOMEROOM_TEACHER: frozenset({DIRECTORY_VIEW, STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE,
                                       GUARDIANS_VIEW_CONTACT, ATTENDANCE_RECORD, ATTENDANCE_VIEW, APPROVALS_USE,
                                       STUDENTS_EXPORT}),
