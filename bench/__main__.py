@@ -24,10 +24,10 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from bench import bench_attendance, bench_audit, bench_encryption
+    from bench import bench_attendance, bench_audit, bench_encryption, bench_registers
 
     print(f"# Komu benchmarks — python {sys.version.split()[0]}, database {os.environ.get('KOMU_DATABASE_URL', 'sqlite')}")
-    for module in (bench_encryption, bench_audit, bench_attendance):
+    for module in (bench_encryption, bench_audit, bench_attendance, bench_registers):
         for line in module.run():
             print(line)
 
