@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "komu.rosters",
     "komu.attendance",
     "komu.surveys",
+    "komu.notices",
     "komu.web",
     "komu.api",
     "komu.demo",

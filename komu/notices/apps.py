@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class NoticesConfig(AppConfig):
+    name = "komu.notices"
+    verbose_name = "通知・お便り・お知らせ"
