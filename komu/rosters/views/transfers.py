@@ -27,6 +27,7 @@ from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, Validati
 from komu.rosters.models import TransferDocument
 from komu.rosters.selectors import transfers as selectors
 from komu.rosters.services import transfers as services
+from komu.students import exports
 from komu.web.decorators import require_capability
 
 _KIND_LABELS = {"admission": "入学", "readmission": "編入学", "transfer_in": "転入学", "transfer_out": "転学",
@@ -40,12 +41,13 @@ def _crumbs(*items: tuple[str, str]) -> list[dict[str, str]]:
             *({"label": label, "url": url} for label, url in items)]
 
 
-def _put_errors(form: forms.Form, exc: ValidationFailed) -> None:
+def _put_errors(form: forms.Form, exc: ValidationFailed, rename: dict[str, str] | None = None) -> None:
     if not exc.errors:
         form.add_error(None, str(exc))
     for name, errors in exc.errors.items():
+        target = (rename or {}).get(name, name)
         for error in errors:
-            form.add_error(name if name in form.fields else None, error)
+            form.add_error(target if target in form.fields else None, error)
 
 
 # --- Forms -------------------------------------------------------------------------------------------------------
@@ -303,6 +305,100 @@ def transfer_cancel(request: HttpRequest, package_id: str) -> HttpResponse:
     return _rerender(request, package_id, cancel_form=form)
 
 
+# --- Exports of class lists and registries ------------------------------------------------------------------------
+
+class ExportForm(forms.Form):
+    kind = forms.ChoiceField(widget=forms.HiddenInput, choices=[("class_list", "class_list"), ("registry", "registry")])
+    columns = forms.MultipleChoiceField(
+        label=gettext_lazy("出力する項目"), widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": gettext_lazy("出力する項目を1つ以上選んでください。")},
+    )
+    format = forms.ChoiceField(
+        label=gettext_lazy("ファイル形式"), widget=forms.RadioSelect, initial="csv_utf8",
+        choices=list(exports.FORMATS.items()),
+        help_text=gettext_lazy("Excel で開くなら XLSX か UTF-8 の CSV が確実です。Shift_JIS は古いシステムへの取込用です。"),
+    )
+    reason = forms.CharField(
+        label=gettext_lazy("出力の目的"), max_length=200,
+        help_text=gettext_lazy("例: 家庭訪問の準備。出力した人・目的・対象の児童生徒・項目は記録されます。"),
+        error_messages={"required": gettext_lazy("出力の目的を入力してください（例: 家庭訪問の準備）。")},
+    )
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = exports.CLASS_LIST_FIELDS if kind == "class_list" else exports.REGISTRY_FIELDS
+        field = self.fields["columns"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(name, exports.FIELD_LABELS[name]) for name in names]
+        self.fields["kind"].initial = kind
+
+
+@login_required
+@require_capability(roles.STUDENTS_EXPORT)
+def export_index(request: HttpRequest) -> HttpResponse:
+    """The classes whose lists the person may export."""
+    classes = exports.export_class_choices_for(actor=get_actor(request.user))
+    return render(request, "rosters/export_index.html", {
+        "classes": classes, "breadcrumbs": [{"label": _("名簿の出力"), "url": ""}],
+    })
+
+
+def _export(request: HttpRequest, class_id: str, kind: str) -> HttpResponse:
+    actor = get_actor(request.user)
+    try:
+        klass = exports.export_class_get(actor=actor, class_id=class_id)
+    except NotFoundOrNoAccess:
+        raise Http404 from None
+    posted_kind = request.POST.get("kind", kind) if request.method == "POST" else kind
+    kind = posted_kind if posted_kind in ("class_list", "registry") else kind
+    default_fields = list(exports.CLASS_LIST_FIELDS) + (["address", "guardian_name", "guardian_relationship",
+                                                         "guardian_phone"] if kind == "registry" else [])
+    form = ExportForm(request.POST or None, kind=kind,
+                      initial={"columns": default_fields, "format": "csv_utf8"})
+    problems: list[exports.EncodingProblem] = []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            outcome = exports.class_export(actor=actor, class_id=klass.pk, kind=kind, fields=data["columns"],
+                                           fmt=data["format"], reason=data["reason"])
+        except NotFoundOrNoAccess:
+            raise Http404 from None
+        except PermissionDeniedError as exc:
+            form.add_error(None, str(exc))
+        except ValidationFailed as exc:
+            _put_errors(form, exc, rename={"fields": "columns"})
+        else:
+            if outcome.content is not None:
+                response = HttpResponse(outcome.content, content_type=outcome.content_type)
+                response["Content-Disposition"] = (
+                    f"attachment; filename=\"export\"; filename*=UTF-8''{quote(outcome.filename)}"
+                )
+                response["Cache-Control"] = "no-store"
+                return response
+            problems = outcome.problems
+    title = _("学級名簿の出力") if kind == "class_list" else _("児童生徒名簿（学籍）の出力")
+    return render(request, "rosters/export_form.html", {
+        "form": form, "klass": klass, "kind": kind, "title": title, "problems": problems,
+        "posted_columns": form.cleaned_data.get("columns", []) if problems else [],
+        "posted_reason": form.cleaned_data.get("reason", "") if problems else "",
+        "breadcrumbs": [{"label": _("名簿の出力"), "url": reverse("rosters:export_index")}, {"label": title, "url": ""}],
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_capability(roles.STUDENTS_EXPORT)
+def export_class(request: HttpRequest, class_id: str) -> HttpResponse:
+    """Class list (出席番号, 氏名, ふりがな, 性別, 生年月日) of one class as CSV/XLSX."""
+    return _export(request, class_id, "class_list")
+
+
+@login_required
+@require_capability(roles.STUDENTS_EXPORT)
+def export_registry(request: HttpRequest, class_id: str) -> HttpResponse:
+    """Registry of one class: the class list plus address and guardians' contacts, fields selectable."""
+    return _export(request, class_id, "registry")
+
+
 urlpatterns: list[URLPattern] = [
     path("transfers/", transfer_list, name="transfer_list"),
     path("transfers/new/<str:student_id>/", transfer_new, name="transfer_new"),
@@ -311,4 +407,7 @@ urlpatterns: list[URLPattern] = [
     path("transfers/<str:package_id>/accept/", transfer_accept, name="transfer_accept"),
     path("transfers/<str:package_id>/route/", transfer_route, name="transfer_route"),
     path("transfers/<str:package_id>/cancel/", transfer_cancel, name="transfer_cancel"),
+    path("exports/", export_index, name="export_index"),
+    path("exports/classes/<str:class_id>/", export_class, name="export_class"),
+    path("exports/classes/<str:class_id>/registry/", export_registry, name="export_registry"),
 ]
