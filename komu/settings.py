@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "komu.students",
     "komu.approvals",
     "komu.rosters",
+    "komu.oneroster",
     "komu.attendance",
     "komu.surveys",
     "komu.notices",

@@ -13,6 +13,8 @@ urlpatterns = [
     path("attendance/", include("komu.attendance.urls")),
     path("approvals/", include("komu.approvals.urls")),
     path("rosters/", include("komu.rosters.urls")),
+    path("oneroster/", include("komu.oneroster.urls")),
+    path("ims/oneroster/", include("komu.oneroster.rest_urls")),
     path("notices/", include("komu.notices.urls")),
     path("surveys/", include("komu.surveys.urls")),
     # Passkey ceremonies: the package's views narrowed to Komu's rules (no passwordless sign-in, re-auth to
