@@ -49,6 +49,12 @@ STUDENTS_EXPORT = "students.export"
 # vice-principal and principal answer for their school (the answer then goes through the school's 決裁).
 SURVEYS_BUILD = "surveys.build"
 SURVEYS_ANSWER = "surveys.answer"
+# OneRoster 1.2 Japan Profile (komu.oneroster): the roster export to learning portals is a disclosure like
+# STUDENTS_EXPORT (reason asked, persons audited); importing a roster bundle writes pupils and classes; the
+# board registers the learning portals' API clients for its schools. Granted below the table.
+ONEROSTER_EXPORT = "oneroster.export"
+ONEROSTER_IMPORT = "oneroster.import"
+ONEROSTER_CLIENTS = "oneroster.clients"
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     # Runs the system; no personal data by default (domain.md §6: the curious insider).
@@ -83,6 +89,15 @@ CAPABILITIES: dict[str, frozenset[str]] = {
                                   ATTENDANCE_VIEW, APPROVALS_USE}),
     Role.GUARDIAN: frozenset({STUDENTS_VIEW, STUDENTS_VIEW_SENSITIVE, GUARDIANS_VIEW_CONTACT, ATTENDANCE_REPORT}),
 }
+
+_ONEROSTER_GRANTS = {
+    Role.BOARD_OFFICER: {ONEROSTER_EXPORT, ONEROSTER_IMPORT, ONEROSTER_CLIENTS},
+    Role.PRINCIPAL: {ONEROSTER_EXPORT},
+    Role.VICE_PRINCIPAL: {ONEROSTER_EXPORT},
+    Role.SCHOOL_ADMIN: {ONEROSTER_EXPORT},
+}
+for _role, _granted in _ONEROSTER_GRANTS.items():
+    CAPABILITIES[_role] = CAPABILITIES[_role] | _granted
 
 # The order in which a person with several roles is shown (and audited) by default.
 ROLE_PRECEDENCE = [
