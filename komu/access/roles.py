@@ -104,3 +104,27 @@ ROLE_PRECEDENCE = [
     Role.OPERATOR, Role.NATIONAL_ANALYST, Role.PREFECTURAL_ANALYST, Role.BOARD_OFFICER, Role.PRINCIPAL,
     Role.VICE_PRINCIPAL, Role.SCHOOL_ADMIN, Role.HOMEROOM_TEACHER, Role.SCHOOL_NURSE, Role.TEACHER, Role.GUARDIAN,
 ]
+
+# 通知・お便り (komu.notices): boards, principals, vice-principals and the school office send notices (boards to
+# their schools and the boards below, schools to their board) and record what still goes out by fax or paper;
+# every staff member of a school (and a board officer) reads the notices addressed to it; 受領 is one click by
+# the principal, vice-principal, school office or board officer. お便り to guardians: principal,
+# vice-principal and school office for the whole school, a homeroom teacher for their own class; guardians read
+# and reply for their children.
+NOTICES_SEND = "notices.send"
+NOTICES_RECEIVE = "notices.receive"
+NOTICES_ACKNOWLEDGE = "notices.acknowledge"
+LETTERS_SEND = "notices.letters_send"
+LETTERS_READ = "notices.letters_read"
+_NOTICES_GRANTS = {
+    Role.BOARD_OFFICER: {NOTICES_SEND, NOTICES_RECEIVE, NOTICES_ACKNOWLEDGE},
+    Role.PRINCIPAL: {NOTICES_SEND, NOTICES_RECEIVE, NOTICES_ACKNOWLEDGE, LETTERS_SEND},
+    Role.VICE_PRINCIPAL: {NOTICES_SEND, NOTICES_RECEIVE, NOTICES_ACKNOWLEDGE, LETTERS_SEND},
+    Role.SCHOOL_ADMIN: {NOTICES_SEND, NOTICES_RECEIVE, NOTICES_ACKNOWLEDGE, LETTERS_SEND},
+    Role.HOMEROOM_TEACHER: {NOTICES_RECEIVE, LETTERS_SEND},
+    Role.TEACHER: {NOTICES_RECEIVE},
+    Role.SCHOOL_NURSE: {NOTICES_RECEIVE},
+    Role.GUARDIAN: {LETTERS_READ},
+}
+for _role, _granted in _NOTICES_GRANTS.items():
+    CAPABILITIES[_role] = CAPABILITIES[_role] | _granted
