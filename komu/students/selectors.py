@@ -23,6 +23,7 @@ from komu.students.models import (
     EmergencyContact,
     EnrollmentEvent,
     GuardianLink,
+    SchoolNumberingRule,
     Sex,
     SpecialNeedsPlacement,
     Student,
@@ -481,3 +482,15 @@ def rollover_plan_get(*, actor: Actor, school_id: Any, from_year: int,
             scope=Scope(school_id=plan.school_id),
         )
     return plan
+
+
+def numbering_schools(*, actor: Actor) -> list[School]:
+    """Schools whose 出席番号の付け方 the actor may set (those whose pupils they may edit)."""
+    return list(scope.schools_for(actor, roles.STUDENTS_EDIT).order_by("code"))
+
+
+def numbering_rule_get(*, actor: Actor, school_id: Any) -> str:
+    """The school's numbering order (五十音順 mixed when none is recorded). Not personal data: not audited."""
+    school = scope.get_in_scope(scope.schools_for(actor, roles.STUDENTS_EDIT), pk=school_id)
+    order = SchoolNumberingRule.objects.filter(school=school).values_list("order", flat=True).first()
+    return str(order or SchoolNumberingRule.Order.KANA)

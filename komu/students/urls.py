@@ -6,6 +6,11 @@ app_name = "students"
 urlpatterns = [
     path("", views.student_list, name="list"),
     path("children/", views.children, name="children"),
+    path("placement/", views.placement, name="placement"),
+    path("placement/auto/", views.placement_auto, name="placement_auto"),
+    path("rollover/", views.rollover, name="rollover"),
+    path("numbering/", views.numbering_rule, name="numbering_rule"),
+    path("classes/<int:class_id>/renumber/", views.renumber_class, name="renumber_class"),
     path("<uuid:student_id>/", views.student_detail, name="detail"),
     path("<uuid:student_id>/edit/", views.student_edit, name="edit"),
 ]
