@@ -364,7 +364,8 @@ def transfer_send(*, actor: Actor, student_id: Any, departure_date: datetime.dat
     package.save()
     signer_name = str(actor.user.display_name or actor.user.get_username())
     certifier = pdf.Certifier(
-        school_name=school.name, school_address=school.address, principal_name=principal or signer_name,
+        school_name=school.name, school_address=school.address,
+        principal_name=principal or (signer_name if grant.role == Role.PRINCIPAL else ""),
         signer_name=signer_name, signer_is_principal=grant.role == Role.PRINCIPAL, issued_on=timezone.localdate(),
     )
     documents = [

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -323,3 +325,48 @@ def test_the_board_designates_the_school_on_screen(world: World, signed_in: Any)
     assert response.status_code == 302
     package.refresh_from_db()
     assert package.status == TransferPackage.Status.SENT
+
+
+def test_a_wrong_date_on_accept_is_shown_next_to_the_field(world: World, signed_in: Any) -> None:
+    package = send(world, prepare_pupil(world))
+    client = signed_in("principal_b")
+    response = client.post(reverse("rosters:transfer_accept", args=[package.pk]),
+                           {"transfer_in_date": (today() - datetime.timedelta(days=3)).isoformat()})
+    assert response.status_code == 400 and "転入学日は転学日" in response.content.decode()
+    package.refresh_from_db()
+    assert package.status == TransferPackage.Status.SENT
+
+
+def test_the_old_school_cancels_on_screen(world: World, signed_in: Any) -> None:
+    pupil = prepare_pupil(world)
+    package = send(world, pupil)
+    client = signed_in("principal_a")
+    page = client.get(reverse("rosters:transfer_detail", args=[package.pk])).content.decode()
+    assert "転学を取り消す" in page and "受け入れる" not in page
+    response = client.post(reverse("rosters:transfer_cancel", args=[package.pk]), {"reason": "転居の取りやめ"})
+    assert response.status_code == 302
+    pupil.refresh_from_db()
+    assert pupil.is_active
+
+
+def test_the_school_office_sees_that_the_principal_must_send(world: World, signed_in: Any) -> None:
+    pupil = prepare_pupil(world)
+    client = signed_in("school_admin_a")
+    page = client.get(reverse("rosters:transfer_new", args=[pupil.pk])).content.decode()
+    assert "校長・副校長に開いてもらってください" in page
+
+
+def test_the_transfer_list_costs_the_same_queries_for_more_packages(
+    world: World, signed_in: Any, django_assert_max_num_queries: Any,
+) -> None:
+    send(world, prepare_pupil(world))
+    client = signed_in("principal_b")
+    url = reverse("rosters:transfer_list")
+    client.get(url)
+    with CaptureQueriesContext(connection) as one:
+        client.get(url)
+    send(world, world.students["a1_second"])
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = client.get(url)
+    page = response.content.decode()
+    assert "髙橋" in page and "山﨑" in page

@@ -179,3 +179,9 @@ def test_the_export_screen_of_another_class_answers_404(world: World, signed_in:
     assert client.get(reverse("rosters:export_class", args=[world.class_a2.pk])).status_code == 404
     client = signed_in("teacher_a")
     assert client.get(reverse("rosters:export_class", args=[world.class_a1.pk])).status_code == 404
+
+
+def test_the_export_index_lists_only_exportable_classes(world: World, signed_in: Any) -> None:
+    page = signed_in("homeroom_a1").get(reverse("rosters:export_index")).content.decode()
+    assert reverse("rosters:export_class", args=[world.class_a1.pk]) in page
+    assert reverse("rosters:export_class", args=[world.class_a2.pk]) not in page
