@@ -14,6 +14,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from komu.ops.logs import logging_config as _ops_logging
+
 BASE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BASE_DIR.parent
 # Tests never touch the trial install's database or keys: they get their own folder unless told otherwise.
@@ -88,11 +90,13 @@ INSTALLED_APPS = [
     "komu.web",
     "komu.api",
     "komu.demo",
+    "komu.ops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "komu.audit.middleware.RequestContextMiddleware",
+    "komu.ops.middleware.OpsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "komu.accounts.middleware.IdleSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -143,6 +147,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+# A streaming-replication standby for read-only dashboards and reports (komu.ops.routing); unset: one database.
+if os.environ.get("KOMU_REPLICA_DATABASE_URL"):
+    DATABASES["replica"] = dj_database_url.parse(os.environ["KOMU_REPLICA_DATABASE_URL"], conn_health_checks=True,
+                                                 conn_max_age=int(os.environ.get("KOMU_DB_CONN_MAX_AGE", "0")))
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["komu.ops.routing.StandbyRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -232,10 +242,7 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("KOMU_LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
-}
+# KOMU_LOG_FORMAT=json: one JSON object per line with the request id, never personal data (komu.ops.logs).
+LOGGING = _ops_logging(fmt=os.environ.get("KOMU_LOG_FORMAT", "text"), level=os.environ.get("KOMU_LOG_LEVEL", "INFO"))
+# /metrics answers loopback, these networks (CIDR, comma-separated) and KOMU_METRICS_TOKEN bearers.
+KOMU_METRICS_ALLOWED_NETWORKS = _env_list("KOMU_METRICS_ALLOWED_NETWORKS", [])

@@ -1,10 +1,13 @@
 from django.urls import include, path
 
 from komu.api.api import api
+from komu.ops import views as ops_views
 from komu.web import views as web_views
 
 urlpatterns = [
     path("healthz", web_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("komu.accounts.urls")),
     path("directory/", include("komu.directory.urls")),
@@ -23,3 +26,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("", include("komu.web.urls")),
 ]
+
+# A database outage answers 503 with a retry page instead of an error (komu.ops.views.server_error).
+handler500 = "komu.ops.views.server_error"
