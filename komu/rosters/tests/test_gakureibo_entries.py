@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from komu.access.scope import get_actor
 from komu.audit.models import AuditEvent
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.django_db
 YEAR = 2027
 
 
-def entrant(person_id: str = "100001", **changes: object) -> EntrantInput:
+def entrant(person_id: str = "100001", **changes: Any) -> EntrantInput:
     base = EntrantInput(
         person_id=person_id, family_name="髙橋", given_name="𠮷乃", family_name_kana="たかはし",
         given_name_kana="ﾖｼﾉ", sex="female", birth_date=datetime.date(2020, 6, 1), postal_code="１２３－４５６７",
@@ -37,7 +39,7 @@ def entrant(person_id: str = "100001", **changes: object) -> EntrantInput:
         guardian_family_name_kana="ヤマザキ", guardian_given_name_kana="ハナコ", guardian_relationship="母",
         guardian_phone="０９０−１２３４−５６７８", guardian_email="hanako@example.jp",
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)
 
 
 def test_officer_creates_an_entry_with_kanji_exact_and_kana_normalised(world: World) -> None:
@@ -152,3 +154,84 @@ def test_status_and_update_are_audited(world: World) -> None:
     assert AuditEvent.objects.filter(action="rosters.gakureibo_entry.status_changed").exists()
     with pytest.raises(ValidationFailed):
         gakureibo_entry_status_set(actor=actor, entry_id=entry.pk, status="bogus")
+
+
+# --- Board screens ----------------------------------------------------------------------------------------------
+
+def test_register_page_lists_counts_and_filters(world: World, signed_in: Any) -> None:
+    actor = get_actor(world.user("board_officer_a"))
+    entry = gakureibo_entry_create(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR, data=entrant(),
+                                   designated_school_id=world.school_a.pk)
+    gakureibo_entry_create(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR, data=entrant("2"))
+    client = signed_in("board_officer_a")
+    page = client.get(reverse("rosters:board_entries"), {"year": YEAR})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "髙橋" in html and "𠮷乃" in html and world.school_a.name in html and "未指定 1 名" in html
+    assert AuditEvent.objects.filter(action="rosters.gakureibo.listed").exists()
+    filtered = client.get(reverse("rosters:board_entries"), {"year": YEAR, "only": "undesignated"})
+    assert filtered.content.decode().count('name="entries"') == 1
+    by_kana = client.get(reverse("rosters:board_entries"), {"year": YEAR, "kana": "たかはし よしの"})
+    assert by_kana.content.decode().count('name="entries"') == 2
+    edit = client.get(reverse("rosters:board_entry_edit", args=[entry.pk]))
+    assert edit.status_code == 200 and "髙橋" in edit.content.decode()
+
+
+def test_register_pages_are_not_found_for_school_staff_and_other_boards(world: World, signed_in: Any) -> None:
+    actor = get_actor(world.user("board_officer_a"))
+    entry = gakureibo_entry_create(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR, data=entrant())
+    assert signed_in("principal_a").get(reverse("rosters:board_entries")).status_code == 404
+    client = signed_in("board_officer_b")
+    assert client.get(reverse("rosters:board_entry_edit", args=[entry.pk])).status_code == 404
+    assert client.get(reverse("rosters:board_entries"), {"board": world.board_a.pk}).status_code == 404
+    response = client.post(reverse("rosters:board_entry_designate", args=[entry.pk]),
+                           {"designate-school": world.school_b.pk})
+    assert response.status_code == 404
+
+
+def test_new_entry_form_creates_and_shows_errors_in_japanese(world: World, signed_in: Any) -> None:
+    client = signed_in("board_officer_a")
+    url = reverse("rosters:board_entry_new") + f"?year={YEAR}"
+    assert client.get(url).status_code == 200
+    bad = client.post(url, {"person_id": "77", "family_name": "髙橋", "sex": "male", "birth_date": "令和2年13月1日"})
+    assert bad.status_code == 200 and "生年月日" in bad.content.decode()
+    assert not GakureiboEntry.objects.exists()
+    good = client.post(url, {"person_id": "77", "family_name": "山﨑", "given_name": "太郎",
+                             "family_name_kana": "やまざき", "given_name_kana": "たろう", "sex": "male",
+                             "birth_date": "令和2年5月1日", "designated_school": world.school_a.pk})
+    assert good.status_code == 302
+    entry = GakureiboEntry.objects.get()
+    assert entry.data["family_name"] == "山﨑" and entry.data["birth_date"] == "2020-05-01"
+    assert entry.designated_school_id == world.school_a.pk
+
+
+def test_bulk_designation_through_the_list(world: World, signed_in: Any) -> None:
+    actor = get_actor(world.user("board_officer_a"))
+    entries = [gakureibo_entry_create(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR,
+                                      data=entrant(str(n))) for n in range(3)]
+    client = signed_in("board_officer_a")
+    response = client.post(reverse("rosters:board_bulk_designate"), {
+        "board": world.board_a.pk, "year": YEAR, "school": world.school_a.pk,
+        "entries": [str(entries[0].pk), str(entries[1].pk)],
+    })
+    assert response.status_code == 302
+    assert GakureiboEntry.objects.filter(designated_school=world.school_a).count() == 2
+    nothing = client.post(reverse("rosters:board_bulk_designate"), {"board": world.board_a.pk, "year": YEAR,
+                                                                    "school": world.school_a.pk}, follow=True)
+    assert "チェックボックス" in nothing.content.decode()
+
+
+def test_designate_and_status_forms_on_the_entry_page(world: World, signed_in: Any) -> None:
+    actor = get_actor(world.user("board_officer_a"))
+    entry = gakureibo_entry_create(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR, data=entrant())
+    client = signed_in("board_officer_a")
+    response = client.post(reverse("rosters:board_entry_designate", args=[entry.pk]),
+                           {"designate-school": world.school_b.pk, "designate-special_needs": "on"})
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert entry.designated_school_id == world.school_b.pk and entry.out_of_district and entry.special_needs
+    response = client.post(reverse("rosters:board_entry_status", args=[entry.pk]),
+                           {"status-status": "moved_out", "status-reason": "市外へ転出"})
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert entry.status == GakureiboEntry.Status.MOVED_OUT

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from komu.access.scope import Actor, get_actor
 from komu.audit.models import AuditEvent
@@ -38,7 +40,7 @@ YEAR = 2027
 KANJI = [("髙橋", "𠮷乃", "タカハシ", "ヨシノ"), ("山﨑", "葛󠄀太", "ヤマザキ", "カツタ"), ("佐藤", "花", "サトウ", "ハナ")]
 
 
-def entrant(n: int, **changes: object) -> EntrantInput:
+def entrant(n: int, **changes: Any) -> EntrantInput:
     family, given, family_kana, given_kana = KANJI[n % len(KANJI)]
     base = EntrantInput(
         person_id=f"9000{n}", family_name=family, given_name=given, family_name_kana=family_kana,
@@ -270,3 +272,67 @@ def test_amendments_record_for_the_import_pipeline(world: World) -> None:
     with pytest.raises(NotFoundOrNoAccess):
         roster_amendments_record(actor=get_actor(world.user("board_officer_b")), entry_ids=[entries[0].pk],
                                  reason="x")
+
+
+# --- Screens ------------------------------------------------------------------------------------------------------
+
+def test_send_screen_confirms_then_sends_and_status_shows_the_school(world: World, signed_in: Any) -> None:
+    make_entries(world, 2)
+    client = signed_in("board_officer_a")
+    url = reverse("rosters:board_send") + f"?year={YEAR}"
+    page = client.get(url)
+    assert page.status_code == 200 and world.school_a.name in page.content.decode()
+    confirm = client.post(url, {"schools": [world.school_a.pk], "deadline": "令和9年1月31日", "year": YEAR})
+    assert confirm.status_code == 200 and "送付内容の確認" in confirm.content.decode()
+    assert not Roster.objects.exists()
+    sent = client.post(url, {"schools": [world.school_a.pk], "deadline": "2027-01-31", "confirm": "1",
+                             "year": YEAR})
+    assert sent.status_code == 302
+    assert Roster.objects.get().deadline == datetime.date(2027, 1, 31)
+    status = client.get(reverse("rosters:board_status"), {"year": YEAR})
+    html = status.content.decode()
+    assert status.status_code == 200 and world.school_a.name in html and "未開封" in html and "令和" in html
+
+
+def test_school_inbox_roster_accept_and_amendment_screens(world: World, signed_in: Any) -> None:
+    actor = get_actor(world.user("board_officer_a"))
+    entry = make_entries(world, 2)[0]
+    gakureibo_entry_create(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR,
+                           data=entrant(2, family_name="\ue000田"), designated_school_id=world.school_a.pk)
+    roster_send(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR)
+    roster = Roster.objects.get()
+    client = signed_in("school_admin_a")
+    inbox = client.get(reverse("rosters:school_inbox"))
+    assert inbox.status_code == 200 and "未開封 1 件" in inbox.content.decode()
+    detail = client.get(reverse("rosters:school_roster", args=[roster.pk]))
+    html = detail.content.decode()
+    assert detail.status_code == 200 and "髙橋" in html and "外字" in html
+    roster.refresh_from_db()
+    assert roster.opened_at is not None
+    assert AuditEvent.objects.filter(action="rosters.roster.viewed").exists()
+    confirm = client.get(reverse("rosters:school_roster_accept", args=[roster.pk]))
+    assert "児童 3 名" in confirm.content.decode() and "保護者 3 名" in confirm.content.decode()
+    accepted = client.post(reverse("rosters:school_roster_accept", args=[roster.pk]))
+    assert accepted.status_code == 302
+    assert Student.objects.filter(pending_year=YEAR, school=world.school_a).count() == 3
+
+    gakureibo_entry_update(actor=actor, entry_id=entry.pk, data=entrant(0, address="みどり市南9-9"), reason="転居")
+    amendment = RosterAmendment.objects.get()
+    shown = client.get(reverse("rosters:school_roster", args=[roster.pk])).content.decode()
+    assert "反映する" in shown and "みどり市中央0-1" in shown and "みどり市南9-9" in shown and "住所" in shown
+    taken = client.post(reverse("rosters:school_amendment_accept", args=[amendment.pk]))
+    assert taken.status_code == 302
+    assert "みどり市南9-9" in {s.address for s in Student.objects.filter(pending_year=YEAR)}
+
+
+def test_school_screens_are_not_found_for_another_school(world: World, signed_in: Any) -> None:
+    make_entries(world, 1)
+    roster_send(actor=officer(world), board_id=world.board_a.pk, fiscal_year=YEAR)
+    roster = Roster.objects.get()
+    client = signed_in("principal_b")
+    assert client.get(reverse("rosters:school_roster", args=[roster.pk])).status_code == 404
+    assert client.post(reverse("rosters:school_roster_accept", args=[roster.pk])).status_code == 404
+    assert world.school_a.name not in client.get(reverse("rosters:school_inbox")).content.decode()
+    assert signed_in("teacher_a").get(reverse("rosters:school_inbox")).status_code == 404
+    roster.refresh_from_db()
+    assert roster.opened_at is None and roster.status == Roster.Status.SENT
