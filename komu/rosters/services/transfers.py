@@ -286,6 +286,9 @@ def transfer_send(*, actor: Actor, student_id: Any, departure_date: datetime.dat
     student: Student = scope.get_in_scope(
         scope.students_for(actor, roles.TRANSFERS_MANAGE).select_related("school__board"), pk=student_id
     )
+    # Two clicks on 送付 must not send two packages: the pupil's row is the lock.
+    Student.objects.select_for_update().filter(pk=student.pk).values_list("pk", flat=True).first()
+    student.refresh_from_db(fields=["is_active"])
     school = student.school
     grant = certifying_grant(actor, school.pk)
     if grant is None:
@@ -390,7 +393,8 @@ def transfer_route(*, actor: Actor, package_id: Any, to_school_id: Any) -> Trans
     """転入学通知: the receiving board designates the school for a package waiting at the board (→ sent). The
     old school's 転学 line is updated to name the school."""
     package: TransferPackage = scope.get_in_scope(
-        packages_for(actor).select_for_update().filter(to_board_id__in=routing_board_ids(actor)), pk=package_id
+        packages_for(actor).select_for_update(of=("self",)).filter(to_board_id__in=routing_board_ids(actor)),
+        pk=package_id,
     )
     if package.status != TransferPackage.Status.AT_BOARD:
         raise ValidationFailed(_("この転学書類は既に学校へ送付されています。"))
@@ -429,7 +433,7 @@ def transfer_accept(*, actor: Actor, package_id: Any, transfer_in_date: datetime
     special-needs placement, guardians, emergency contacts, the old school's enrolment history and a 転入学 line
     naming it — awaiting class placement in the grade. Accepting twice returns the same pupil."""
     package: TransferPackage = scope.get_in_scope(
-        packages_for(actor).select_for_update().select_related("from_school", "to_school__board")
+        packages_for(actor).select_for_update(of=("self",)).select_related("from_school", "to_school__board")
         .filter(to_school_id__in=receiving_school_ids(actor)),
         pk=package_id,
     )
@@ -517,7 +521,7 @@ def transfer_cancel(*, actor: Actor, package_id: Any, reason: str) -> TransferPa
     """The old school withdraws a package not yet accepted (the family stayed, the wrong school was chosen): the
     pupil is enrolled again and the 転学 line the package recorded is removed."""
     package: TransferPackage = scope.get_in_scope(
-        packages_for(actor).select_for_update().select_related("from_school"), pk=package_id
+        packages_for(actor).select_for_update(of=("self",)).select_related("from_school"), pk=package_id
     )
     if certifying_grant(actor, package.from_school_id) is None:
         if package.from_school_id in receiving_school_ids(actor):
