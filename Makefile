@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.komu-installed
 TEST_ENV := KOMU_VAR_DIR=$(CURDIR)/var/test
 
-.PHONY: run test install lint bench lock messages
+.PHONY: run test install lint bench lock messages test-replica
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: install
 	$(BIN)/ruff check komu tests bench
 	$(TEST_ENV) $(BIN)/mypy komu
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Production shape on loopback: its own PostgreSQL 15 primary + standby (replica routing, backup/restore, faults).
+test-replica: install
+	KOMU_TEST_CLUSTERS=1 $(TEST_ENV) $(BIN)/python -m pytest -m clusters komu/ops/tests $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check komu tests bench
