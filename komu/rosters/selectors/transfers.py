@@ -104,6 +104,10 @@ def _actor_scope(actor: Actor) -> Scope:
     return Scope(school_id=primary.school_id, board_id=primary.board_id)
 
 
+# The order the documents are listed in: the 指導要録 copy first, then the two certificates.
+_DOCUMENT_ORDER = list(TransferDocument.Kind.values)
+
+
 @dataclass(frozen=True)
 class DocumentView:
     kind: str
@@ -137,7 +141,8 @@ def transfer_get_for(*, actor: Actor, package_id: Any) -> PackageView:
         DocumentView(kind=d.kind, label=d.get_kind_display(), sha256=d.sha256,
                      signed_by=str(d.signed_by.display_name or d.signed_by.get_username()), signed_at=d.signed_at,
                      valid=services.transfer_document_verify(d))
-        for d in TransferDocument.objects.filter(package=package).select_related("signed_by").order_by("kind")
+        for d in sorted(TransferDocument.objects.filter(package=package).select_related("signed_by"),
+                        key=lambda d: _DOCUMENT_ORDER.index(d.kind) if d.kind in _DOCUMENT_ORDER else 99)
     ]
     open_ = package.status in services.OPEN_STATUSES
     routing = services.routing_board_ids(actor)
