@@ -487,3 +487,37 @@ def roster_detail(*, actor: Actor, roster_id: Any) -> RosterDetail:
         grade_label=GRADES[ENTRANT_GRADE_CODE],
     )
 
+
+
+@dataclass(frozen=True)
+class GakureiboTodo:
+    """For a board officer's home page: what still needs doing for next April's entrants (counts only)."""
+
+    fiscal_year: int
+    undesignated: int
+    needs_review: int
+    unsent_schools: int
+    pending_amendments: int
+
+    @property
+    def total(self) -> int:
+        return self.undesignated + self.needs_review + self.unsent_schools
+
+
+def gakureibo_todo(*, actor: Actor, fiscal_year: int | None = None) -> GakureiboTodo:
+    """Children without a designated school, rows to check, schools whose roster is not sent yet, and
+    amendments the schools have not taken — over the boards whose 学齢簿 the actor keeps."""
+    year = fiscal_year or gakureibo_default_year()
+    if not actor.has(roles.GAKUREIBO_MANAGE):
+        return GakureiboTodo(year, 0, 0, 0, 0)
+    boards = scope.boards_for(actor, roles.GAKUREIBO_MANAGE)
+    active = GakureiboEntry.objects.filter(board__in=boards, fiscal_year=year, status=GakureiboEntry.Status.ACTIVE)
+    counts = active.aggregate(undesignated=Count("pk", filter=Q(designated_school__isnull=True)),
+                              needs_review=Count("pk", filter=Q(needs_review=True)))
+    designated = set(active.filter(designated_school__isnull=False)
+                     .values_list("designated_school_id", flat=True).distinct())
+    sent = set(Roster.objects.filter(fiscal_year=year, school_id__in=designated).values_list("school_id", flat=True))
+    pending = RosterAmendment.objects.filter(roster__fiscal_year=year, accepted_at__isnull=True,
+                                             roster_entry__entry__board__in=boards).count()
+    return GakureiboTodo(fiscal_year=year, undesignated=counts["undesignated"], needs_review=counts["needs_review"],
+                         unsent_schools=len(designated - sent), pending_amendments=pending)

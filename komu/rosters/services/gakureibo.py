@@ -212,7 +212,7 @@ def _entries_in_scope(actor: Actor) -> QuerySet[GakureiboEntry]:
 def _entry_for_edit(actor: Actor, entry_id: Any) -> GakureiboEntry:
     scope.require(actor, roles.GAKUREIBO_MANAGE)
     return scope.get_in_scope(
-        _entries_in_scope(actor).select_for_update().select_related("designated_school", "board"), pk=entry_id
+        _entries_in_scope(actor).select_for_update(of=("self",)).select_related("designated_school", "board"), pk=entry_id
     )
 
 
@@ -385,7 +385,7 @@ def gakureibo_entries_designate(*, actor: Actor, board_id: Any, entry_ids: Colle
                                errors={"entries": [_("一覧のチェックボックスで児童を選んでください。")]})
     school = _school_for(actor, board, school_id)
     entries = list(
-        GakureiboEntry.objects.select_for_update().filter(board=board, pk__in=ids).select_related("designated_school")
+        GakureiboEntry.objects.select_for_update(of=("self",)).filter(board=board, pk__in=ids).select_related("designated_school")
     )
     if len(entries) != len(ids):
         raise NotFoundOrNoAccess("見つかりません。")

@@ -238,7 +238,7 @@ def roster_amendments_record(*, actor: Actor, entry_ids: Collection[uuid.UUID], 
         return 0
     boards = scope.boards_for(actor, roles.GAKUREIBO_MANAGE)
     entries = list(
-        GakureiboEntry.objects.select_for_update()
+        GakureiboEntry.objects.select_for_update(of=("self",))
         .filter(pk__in=ids, board__in=boards)
         .select_related("designated_school")
     )
@@ -287,7 +287,7 @@ def roster_send(*, actor: Actor, board_id: Any, fiscal_year: int, school_ids: Co
     scope.require(actor, roles.GAKUREIBO_MANAGE)
     board = scope.get_in_scope(scope.boards_for(actor, roles.GAKUREIBO_MANAGE), pk=board_id)
     deadline = deadline or default_deadline(fiscal_year)
-    entries_qs = GakureiboEntry.objects.select_for_update().filter(
+    entries_qs = GakureiboEntry.objects.select_for_update(of=("self",)).filter(
         board=board, fiscal_year=fiscal_year, status=GakureiboEntry.Status.ACTIVE, designated_school__isnull=False
     )
     chosen = None if school_ids is None else _as_ints(school_ids, "schools")
@@ -312,7 +312,7 @@ def roster_send(*, actor: Actor, board_id: Any, fiscal_year: int, school_ids: Co
         raise ValidationFailed(_("送付できる児童がいません。"),
                                errors={"schools": [_("就学校が指定された児童がいません。先に就学校を指定してください。")]})
     existing = {
-        r.school_id: r for r in Roster.objects.select_for_update().filter(
+        r.school_id: r for r in Roster.objects.select_for_update(of=("self",)).filter(
             fiscal_year=fiscal_year, school_id__in=list(by_school)
         )
     }
@@ -340,7 +340,7 @@ def roster_send(*, actor: Actor, board_id: Any, fiscal_year: int, school_ids: Co
         )
     if stale_ids:
         to_amend.extend(
-            GakureiboEntry.objects.select_for_update().filter(pk__in=stale_ids).select_related("designated_school")
+            GakureiboEntry.objects.select_for_update(of=("self",)).filter(pk__in=stale_ids).select_related("designated_school")
         )
     amendments = amendments_for_entries(actor=actor, entries=to_amend, reason=_("名簿の再送付"))
     return RosterSendResult(
@@ -359,7 +359,7 @@ def rosters_receivable(actor: Actor) -> QuerySet[Roster]:
 def _roster_for_school(actor: Actor, roster_id: Any) -> Roster:
     scope.require(actor, roles.ROSTERS_RECEIVE)
     return scope.get_in_scope(
-        rosters_receivable(actor).select_for_update().select_related("school", "board"), pk=roster_id
+        rosters_receivable(actor).select_for_update(of=("self",)).select_related("school", "board"), pk=roster_id
     )
 
 
@@ -570,7 +570,7 @@ def roster_amendment_accept(*, actor: Actor, amendment_id: Any) -> RosterAmendme
     Accepting an amendment twice does nothing."""
     scope.require(actor, roles.ROSTERS_RECEIVE)
     amendment: RosterAmendment = scope.get_in_scope(
-        RosterAmendment.objects.select_for_update()
+        RosterAmendment.objects.select_for_update(of=("self",))
         .filter(roster__in=rosters_receivable(actor))
         .select_related("roster__school", "roster_entry__student"),
         pk=amendment_id,

@@ -8,6 +8,8 @@ import datetime
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from komu.access.scope import Actor, get_actor
@@ -15,6 +17,7 @@ from komu.audit.models import AuditEvent
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
 from komu.rosters.models import GakureiboEntry, Roster, RosterAmendment, RosterEntry
 from komu.rosters.records import record_json
+from komu.rosters.selectors import rosters as selectors
 from komu.rosters.services.gakureibo import (
     EntrantInput,
     gakureibo_entry_create,
@@ -336,3 +339,47 @@ def test_school_screens_are_not_found_for_another_school(world: World, signed_in
     assert signed_in("teacher_a").get(reverse("rosters:school_inbox")).status_code == 404
     roster.refresh_from_db()
     assert roster.opened_at is None and roster.status == Roster.Status.SENT
+
+
+def test_home_page_counts_for_the_board_and_the_school(world: World) -> None:
+    actor = get_actor(world.user("board_officer_a"))
+    make_entries(world, 2)
+    gakureibo_entry_create(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR, data=entrant(5))
+    todo = selectors.gakureibo_todo(actor=actor, fiscal_year=YEAR)
+    assert (todo.undesignated, todo.unsent_schools, todo.pending_amendments) == (1, 1, 0)
+    admin = get_actor(world.user("school_admin_a"))
+    assert selectors.school_inbox_todo_count(actor=admin) == 0
+    roster_send(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR)
+    assert selectors.gakureibo_todo(actor=actor, fiscal_year=YEAR).unsent_schools == 0
+    assert selectors.school_inbox_todo_count(actor=admin) == 1
+    assert selectors.school_inbox_todo_count(actor=get_actor(world.user("principal_b"))) == 0
+    assert selectors.gakureibo_todo(actor=admin, fiscal_year=YEAR).total == 0
+
+
+def _queries(client: Any, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured.captured_queries)
+
+
+def test_list_pages_do_not_query_per_row(world: World, signed_in: Any) -> None:
+    """One client signs in as each persona in turn: the board's register page and the school's roster page
+    cost the same number of queries for 2 children as for 7."""
+    actor = get_actor(world.user("board_officer_a"))
+    make_entries(world, 2)
+    roster_send(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR)
+    roster = Roster.objects.get()
+    entries_url = reverse("rosters:board_entries") + f"?year={YEAR}"
+    roster_url = reverse("rosters:school_roster", args=[roster.pk])
+    signed_in("school_admin_a").get(roster_url)  # the first opening writes 開封 once
+
+    def measure() -> tuple[int, int]:
+        return (_queries(signed_in("board_officer_a"), entries_url),
+                _queries(signed_in("school_admin_a"), roster_url))
+
+    few = measure()
+    for n in range(3, 8):
+        gakureibo_entry_create(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR,
+                               data=entrant(n, person_id=f"8000{n}"), designated_school_id=world.school_a.pk)
+    assert RosterEntry.objects.count() == 7
+    assert measure() == few
