@@ -20,6 +20,8 @@ from komu.attendance import calendar
 from komu.attendance.models import Mark
 from komu.audit.models import AuditEvent
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.demo.builder import build_demo
+from komu.directory.models import Role, School, StaffAssignment
 from komu.rosters.models import TransferDocument, TransferPackage
 from komu.rosters.selectors import transfers as selectors
 from komu.rosters.services import transfers
@@ -370,3 +372,24 @@ def test_the_transfer_list_costs_the_same_queries_for_more_packages(
         response = client.get(url)
     page = response.content.decode()
     assert "髙橋" in page and "山﨑" in page
+
+
+def test_a_transfer_completes_between_two_demo_schools(db: None, tmp_path: Path) -> None:
+    """The demo municipality as a new user sees it: real-looking pupils with guardians, contacts and marks."""
+    build_demo(seed=7)
+    principals = {a.school_id: a.user for a in StaffAssignment.objects.filter(role=Role.PRINCIPAL)}
+    primary = [s for s in School.objects.filter(school_type="B1").order_by("code") if s.pk in principals]
+    old_school, new_school = primary[0], primary[1]
+    pupil = (Student.objects.filter(school=old_school, is_active=True, guardian_links__isnull=False)
+             .order_by("created_at").first())
+    assert pupil is not None
+    package = transfers.transfer_send(actor=get_actor(principals[old_school.pk]), student_id=pupil.pk,
+                                      departure_date=today(), to_school_id=new_school.pk, reason="転居のため")
+    assert all(transfers.transfer_document_verify(d) for d in package.documents.all())
+    new = transfers.transfer_accept(actor=get_actor(principals[new_school.pk]), package_id=package.pk,
+                                    transfer_in_date=today())
+    assert (new.family_name, new.given_name) == (pupil.family_name, pupil.given_name)
+    assert new.guardian_links.count() == pupil.guardian_links.count()
+    assert new.emergency_contacts.count() == pupil.emergency_contacts.count()
+    text = pdf_text(transfers.document_bytes(package.documents.get(kind="zaigaku")), tmp_path)
+    assert pupil.family_name in text and old_school.name in text
