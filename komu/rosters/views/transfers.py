@@ -28,12 +28,13 @@ from komu.rosters.models import TransferDocument
 from komu.rosters.selectors import transfers as selectors
 from komu.rosters.services import transfers as services
 from komu.students import exports
+from komu.students.models import EnrollmentKind, Sex, SpecialNeedsPlacement
 from komu.web.decorators import require_capability
 
-_KIND_LABELS = {"admission": "入学", "readmission": "編入学", "transfer_in": "転入学", "transfer_out": "転学",
-                "withdrawal": "退学", "graduation": "卒業"}
-_SEX_LABELS = {"male": "男", "female": "女", "unspecified": "未設定"}
-_PLACEMENT_LABELS = {"none": "なし", "special_needs_class": "特別支援学級", "resource_room": "通級による指導"}
+# Labels of stored codes, from the models' choices (one source for every screen).
+_KIND_LABELS = dict(EnrollmentKind.choices)
+_SEX_LABELS = dict(Sex.choices)
+_PLACEMENT_LABELS = dict(SpecialNeedsPlacement.choices)
 
 
 def _crumbs(*items: tuple[str, str]) -> list[dict[str, str]]:
