@@ -18,7 +18,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from komu.access import roles, scope
@@ -26,6 +26,7 @@ from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
 from komu.core.codes import GRADES
 from komu.core.text import TextError, normalize_kana
+from komu.core.wareki import to_wareki
 from komu.directory.models import Board, School
 from komu.rosters.models import RECORD_KEYS, GakureiboEntry, Roster, RosterAmendment, RosterEntry
 from komu.rosters.records import RECORD_LABELS
@@ -426,6 +427,11 @@ def _display(key: str, value: str) -> str:
         return _("あり") if value == "1" else _("なし")
     if key == "sex":
         return SEX_CHOICES.get(value, value)
+    if key in ("birth_date", "entry_date") and value and translation.get_language() == "ja":
+        try:
+            return to_wareki(datetime.date.fromisoformat(value))
+        except ValueError:
+            return value
     if key == "status":
         try:
             return str(GakureiboEntry.Status(value).label)

@@ -49,6 +49,8 @@ FLAG_LABELS: dict[str, str] = {"special_needs": "特別支援学級", "out_of_di
 LIVE_STATES = (RosterEntry.State.SENT, RosterEntry.State.ACCEPTED)
 
 _MAX_REASON = 200
+# Ids per query: well under SQLite's bound-parameter limit and PostgreSQL's comfortable IN-list size.
+_CHUNK = 500
 
 
 def _flag(value: bool) -> str:
@@ -233,18 +235,38 @@ def roster_amendments_record(*, actor: Actor, entry_ids: Collection[uuid.UUID], 
 
     Raises NotFoundOrNoAccess if any entry is missing or outside the boards the actor keeps the 学齢簿 of."""
     scope.require(actor, roles.GAKUREIBO_MANAGE)
-    ids = set(entry_ids)
+    ids = list(set(entry_ids))
     if not ids:
         return 0
     boards = scope.boards_for(actor, roles.GAKUREIBO_MANAGE)
-    entries = list(
-        GakureiboEntry.objects.select_for_update(of=("self",))
-        .filter(pk__in=ids, board__in=boards)
-        .select_related("designated_school")
-    )
-    if len(entries) != len(ids):
+    # An import may name many thousands of entries: find, on plain columns only, those a sent roster concerns
+    # (on a roster now, or designated to a school whose roster went out) before decrypting anything.
+    relevant: set[uuid.UUID] = set()
+    in_scope = 0
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        in_scope += GakureiboEntry.objects.filter(pk__in=chunk, board__in=boards).count()
+        relevant.update(
+            RosterEntry.objects.filter(entry_id__in=chunk, state__in=LIVE_STATES).values_list("entry_id", flat=True)
+        )
+        targets = list(GakureiboEntry.objects.filter(
+            pk__in=chunk, status=GakureiboEntry.Status.ACTIVE, designated_school__isnull=False
+        ).values_list("pk", "fiscal_year", "designated_school_id"))
+        sent = set(Roster.objects.filter(school_id__in={t[2] for t in targets}).values_list("fiscal_year",
+                                                                                           "school_id"))
+        relevant.update(pk for pk, year, school_id in targets if (year, school_id) in sent)
+    if in_scope != len(ids):
         raise NotFoundOrNoAccess("見つかりません。")
-    return amendments_for_entries(actor=actor, entries=entries, reason=reason.strip())
+    relevant_ids = sorted(relevant)
+    count = 0
+    for start in range(0, len(relevant_ids), _CHUNK):
+        entries = list(
+            GakureiboEntry.objects.select_for_update(of=("self",))
+            .filter(pk__in=relevant_ids[start:start + _CHUNK])
+            .select_related("designated_school")
+        )
+        count += amendments_for_entries(actor=actor, entries=entries, reason=reason.strip())
+    return count
 
 
 def default_deadline(fiscal_year: int) -> datetime.date:
