@@ -186,7 +186,9 @@ def _clean_person_id(value: str) -> str:
     return person_id
 
 
+@functools.lru_cache(maxsize=4096)
 def _clean_school_code(value: str) -> str:
+    # A board has a few dozen schools and every row names one: check each distinct code once.
     return validate_school_code(value).code
 
 
