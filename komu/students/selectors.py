@@ -167,6 +167,8 @@ class GuardianContact:
     name: str
     phone: str
     email: str
+    address: str = ""
+    guardian_id: uuid.UUID | None = None  # for the record screen's edit link
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,10 @@ class EnrollmentHistoryRow:
     other_school_code: str
     reason: str | None  # None without students.view_sensitive: 退学・転学の事由 can reveal family circumstances
 
+    @property
+    def grade_label(self) -> str:
+        return codes.GRADES.get(self.grade_code, self.grade_code)
+
 
 @dataclass(frozen=True)
 class StudentDetail:
@@ -206,6 +212,8 @@ class StudentDetail:
     # None like `guardians`: only with guardians.view_contact. History is part of every reader's record.
     emergency_contacts: list[EmergencyContactRow] | None = None
     history: list[EnrollmentHistoryRow] = dataclass_field(default_factory=list)
+    # None without students.view_sensitive (a disability is 要配慮個人情報); the placement itself is not.
+    special_needs_category: str | None = None
 
 
 def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
@@ -232,10 +240,12 @@ def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
                     name=link.guardian.full_name,
                     phone=link.guardian.phone,
                     email=link.guardian.email,
+                    address=link.guardian.address,
+                    guardian_id=link.guardian_id,
                 )
                 for link in links
             ]
-            fields += ["guardian.name", "guardian.phone", "guardian.email"]
+            fields += ["guardian.name", "guardian.phone", "guardian.email", "guardian.address"]
             emergency_contacts = [
                 EmergencyContactRow(priority=c.priority, name=c.name, relationship=c.relationship, phone=c.phone,
                                     note=c.note)
@@ -245,7 +255,7 @@ def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
                        "emergency_contact.note"]
         health = student.health_note if sensitive else None
         if sensitive:
-            fields.append("health_note")
+            fields += ["health_note", "special_needs_category"]
         history = [
             EnrollmentHistoryRow(
                 id=e.pk, kind=e.kind, kind_label=e.get_kind_display(), date=e.date, grade_code=e.grade_code,
@@ -270,7 +280,8 @@ def student_get_for(*, actor: Actor, student_id: Any) -> StudentDetail:
             .order_by("-homeroom_class__school_year__year")
         )
     return StudentDetail(student=student, memberships=memberships, health_note=health, guardians=guardians,
-                         can_edit=can_edit, emergency_contacts=emergency_contacts, history=history)
+                         can_edit=can_edit, emergency_contacts=emergency_contacts, history=history,
+                         special_needs_category=student.special_needs_category if sensitive else None)
 
 
 def children_of(*, actor: Actor) -> list[StudentRow]:
@@ -291,14 +302,18 @@ class EditAccess:
 
     student_id: uuid.UUID
     health_note: bool
+    school_type: str = ""  # for the grade choices of an enrolment event
 
 
 def student_edit_access(*, actor: Actor, student_id: Any) -> EditAccess:
     """NotFoundOrNoAccess unless `student_update` would accept this actor for this pupil; `health_note` says
-    whether they may also change the health note (only those who may read it)."""
-    student = scope.get_in_scope(scope.students_for(actor, roles.STUDENTS_EDIT).only("pk"), pk=student_id)
+    whether they may also change the health note (only those who may read it) — and the special-needs category."""
+    student = scope.get_in_scope(
+        scope.students_for(actor, roles.STUDENTS_EDIT).select_related("school").only("pk", "school__school_type"),
+        pk=student_id,
+    )
     sensitive = scope.students_for(actor, roles.STUDENTS_VIEW_SENSITIVE).filter(pk=student.pk).exists()
-    return EditAccess(student_id=student.pk, health_note=sensitive)
+    return EditAccess(student_id=student.pk, health_note=sensitive, school_type=student.school.school_type)
 
 
 # --- 学級編制 and 年次更新 ------------------------------------------------------------------------------------------
@@ -494,3 +509,42 @@ def numbering_rule_get(*, actor: Actor, school_id: Any) -> str:
     school = scope.get_in_scope(scope.schools_for(actor, roles.STUDENTS_EDIT), pk=school_id)
     order = SchoolNumberingRule.objects.filter(school=school).values_list("order", flat=True).first()
     return str(order or SchoolNumberingRule.Order.KANA)
+
+
+@dataclass(frozen=True)
+class GuardianEdit:
+    """A guardian's record as the edit form shows it."""
+
+    guardian_id: uuid.UUID
+    family_name: str
+    given_name: str
+    family_name_kana: str
+    given_name_kana: str
+    relationship: str
+    priority: int
+    phone: str
+    email: str
+    address: str
+
+
+def guardian_get_for_edit(*, actor: Actor, student_id: Any, guardian_id: Any) -> GuardianEdit:
+    """One guardian of a pupil the actor may edit (and whose contacts they may see); the read is recorded."""
+    student = scope.get_in_scope(
+        scope.students_for(actor, roles.STUDENTS_EDIT).filter(
+            pk__in=scope.students_for(actor, roles.GUARDIANS_VIEW_CONTACT).values("pk")
+        ).select_related("school"),
+        pk=student_id,
+    )
+    link = scope.get_in_scope(GuardianLink.objects.filter(student=student).select_related("guardian"),
+                              guardian_id=guardian_id)
+    g = link.guardian
+    with transaction.atomic():
+        audit_record(
+            actor=actor.user, action="students.guardian.viewed", obj=g,
+            fields=["name", "kana", "phone", "email", "address"], detail={"student_id": str(student.pk)},
+            scope=Scope(school_id=student.school_id, board_id=student.school.board_id),
+        )
+    return GuardianEdit(guardian_id=g.pk, family_name=g.family_name, given_name=g.given_name,
+                        family_name_kana=g.family_name_kana, given_name_kana=g.given_name_kana,
+                        relationship=link.relationship, priority=link.priority, phone=g.phone, email=g.email,
+                        address=g.address)

@@ -12,6 +12,7 @@ from dataclasses import field as dataclass_field
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -1284,3 +1285,98 @@ def rollover_apply(*, actor: Actor, school_id: Any, from_year: int, plan_options
     )
     return RolloverResult(promoted=promoted, graduated=graduated, pending=pending, classes_created=created,
                           year_created=year_created)
+
+
+# --- 保護者 (guardians) from the pupil's record screens ----------------------------------------------------------------
+# guardian_add / guardian_update: what the record's 保護者 section posts (views/records.py). They check what the
+# older guardian_create_for does not (続柄, e-mail, address lengths) and take the pupil by id within edit scope.
+
+_MAX_EMAIL = 254
+_MAX_GUARDIAN_PRIORITY = 9
+
+
+def _clean_guardian(data: GuardianInput, relationship: str, priority: int) -> tuple[dict[str, Any], str]:
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for name, label in (("family_name", _("姓")), ("given_name", _("名"))):
+        raw = getattr(data, name)
+        if not raw.strip():
+            errors[name] = [_("%(label)sを入力してください。") % {"label": label}]
+            continue
+        try:
+            values[name] = check_name(raw, field=label).value
+        except TextError as exc:
+            errors[name] = [str(exc)]
+    for name, label in (("family_name_kana", _("姓（ふりがな）")), ("given_name_kana", _("名（ふりがな）"))):
+        raw = getattr(data, name)
+        try:
+            values[name] = normalize_kana(raw, field=label) if raw.strip() else ""
+        except TextError as exc:
+            errors[name] = [str(exc)]
+    try:
+        values["phone"] = normalize_phone(data.phone) if data.phone.strip() else ""
+    except TextError as exc:
+        errors["phone"] = [str(exc)]
+    email = data.email.strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = [_("メールアドレスの形が正しくありません（例: hogosha@example.jp）。")]
+        if len(email) > _MAX_EMAIL:
+            errors["email"] = [_("メールアドレスが長すぎます。")]
+    values["email"] = email
+    problems: list[str] = []
+    values["address"] = _checked_text(data.address, label=_("住所"), limit=_MAX_ADDRESS, errors=problems)
+    if problems:
+        errors["address"] = problems
+    problems = []
+    rel = _checked_text(relationship, label=_("続柄"), limit=_MAX_RELATIONSHIP, errors=problems)
+    if problems:
+        errors["relationship"] = problems
+    elif not rel:
+        errors["relationship"] = [_("続柄を入力してください（例: 母、父、祖母）。")]
+    if not 1 <= priority <= _MAX_GUARDIAN_PRIORITY:
+        errors["priority"] = [_("連絡順位は1〜9の数字で入力してください。")]
+    if errors:
+        raise ValidationFailed(_("入力内容を確認してください。"), errors=errors)
+    return values, rel
+
+
+@transaction.atomic
+def guardian_add(*, actor: Actor, student_id: Any, data: GuardianInput, relationship: str,
+                 priority: int = 1) -> Guardian:
+    """Add a guardian (保護者) to a pupil, with 続柄 and contact priority."""
+    student = _student_for_edit(actor, student_id)
+    _clean_guardian(data, relationship, priority)
+    return guardian_create_for(actor=actor, student=student, data=data, relationship=relationship.strip(),
+                               priority=priority)
+
+
+@transaction.atomic
+def guardian_update(*, actor: Actor, student_id: Any, guardian_id: Any, data: GuardianInput, relationship: str,
+                    priority: int) -> Guardian:
+    """Change a guardian's record and their 続柄・連絡順位 for this pupil. The record is the person's: a change
+    of phone number shows on every child they are a guardian of."""
+    student = _student_for_edit(actor, student_id)
+    link: GuardianLink = scope.get_in_scope(
+        GuardianLink.objects.select_for_update().filter(student=student).select_related("guardian"),
+        guardian_id=guardian_id,
+    )
+    values, rel = _clean_guardian(data, relationship, priority)
+    guardian = link.guardian
+    changed = [name for name, value in values.items() if getattr(guardian, name) != value]
+    for name, value in values.items():
+        setattr(guardian, name, value)
+    _save(guardian)
+    link_changed = [name for name, value in (("relationship", rel), ("priority", priority))
+                    if getattr(link, name) != value]
+    link.relationship = rel
+    link.priority = priority
+    _save(link)
+    audit_record(
+        actor=actor.user, action="students.guardian.updated", obj=guardian, fields=changed + link_changed,
+        detail={"student_id": str(student.pk)},
+        scope=Scope(school_id=student.school_id, board_id=student.school.board_id),
+    )
+    return guardian

@@ -2,10 +2,27 @@
 the year roll-over (年次更新). urls.py names every view through this package."""
 
 from komu.students.views.placement import placement, placement_auto, renumber_class
+from komu.students.views.records import (
+    emergency_contacts_edit,
+    enrollment_event_new,
+    guardian_edit,
+    special_needs_edit,
+)
 from komu.students.views.registry import children, student_detail, student_edit, student_list
 from komu.students.views.rollover import numbering_rule, rollover
 
 __all__ = [
-    "children", "numbering_rule", "placement", "placement_auto", "renumber_class", "rollover", "student_detail",
-    "student_edit", "student_list",
+    "children",
+    "emergency_contacts_edit",
+    "enrollment_event_new",
+    "guardian_edit",
+    "numbering_rule",
+    "placement",
+    "placement_auto",
+    "renumber_class",
+    "rollover",
+    "special_needs_edit",
+    "student_detail",
+    "student_edit",
+    "student_list",
 ]
