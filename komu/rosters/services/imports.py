@@ -46,7 +46,7 @@ from komu.audit.services import Scope, audit_record
 from komu.core.errors import KomuError, NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
 from komu.directory.models import Board, School
 from komu.interop.gakureibo import EntrantRow, GakureiboIssue, GakureiboParse, Layout, parse_gakureibo
-from komu.rosters.models import RECORD_KEYS, GakureiboEntry, GakureiboImport, RosterEntry
+from komu.rosters.models import RECORD_KEYS, GakureiboEntry, GakureiboImport, Roster
 from komu.rosters.records import content_digest, record_diff, record_json
 from komu.security.fields import BlindIndexField, Token, associated_data
 from komu.security.keys import get_keyring
@@ -636,6 +636,7 @@ def _apply(
     inserter = _RawInserter(imp, now)
     done = 0
     changed_ids: list[uuid.UUID] = []
+    new_by_school: dict[int, list[uuid.UUID]] = {}
     # Consumed batch by batch, so the parsed rows and the entries built from them are not all in memory at once.
     pending, parse.rows = parse.rows, []
     pending.reverse()
@@ -651,9 +652,11 @@ def _apply(
                 # A second row of the file for the same person cannot occur: the parser refuses duplicates.
                 new_id = uuid.uuid4()
                 new_ids.append(new_id)
+                school_id = comparison.schools.get(row.school_code)
+                if school_id is not None:
+                    new_by_school.setdefault(school_id, []).append(new_id)
                 new_rows.append(inserter.row(
-                    new_id, prepared, school_id=comparison.schools.get(row.school_code),
-                    needs_review=comparison.needs_review(row),
+                    new_id, prepared, school_id=school_id, needs_review=comparison.needs_review(row)
                 ))
             elif kind == "changed" and pk is not None:
                 changed.append((pk, prepared))
@@ -676,7 +679,7 @@ def _apply(
         if on_progress is not None:
             on_progress(done, total)
 
-    amended = _record_amendments(actor, imp, changed_ids)
+    amended = _record_amendments(actor, imp, changed_ids, new_by_school)
     counts = {**comparison.counts, "amended": amended, "rows": total}
     imp.status = GakureiboImport.Status.APPLIED
     imp.content = ""  # the file is no longer needed: the 学齢簿 holds what it said
@@ -694,24 +697,22 @@ def _apply(
     return imp, counts
 
 
-def _record_amendments(actor: Actor, imp: GakureiboImport, changed_ids: list[uuid.UUID]) -> int:
-    """Changed entries that a school has already received travel to it as amendments of the sent roster."""
-    if not changed_ids:
-        return 0
-    sent: list[uuid.UUID] = []
-    for start in range(0, len(changed_ids), BATCH_SIZE):
-        sent.extend(
-            RosterEntry.objects.filter(entry_id__in=changed_ids[start : start + BATCH_SIZE])
-            .exclude(state=RosterEntry.State.WITHDRAWN)
-            .values_list("entry_id", flat=True)
-            .distinct()
-        )
-    if not sent:
+def _record_amendments(
+    actor: Actor, imp: GakureiboImport, changed_ids: list[uuid.UUID], new_by_school: dict[int, list[uuid.UUID]]
+) -> int:
+    """What a school has already received changes: changed entries, and new children designated to a school
+    whose roster for the 年度 went out already, become amendments of the sent roster
+    (komu.rosters.services.rosters.roster_amendments_record decides which and how)."""
+    sent_schools = set(
+        Roster.objects.filter(fiscal_year=imp.fiscal_year, school_id__in=list(new_by_school))
+        .values_list("school_id", flat=True)
+    ) if new_by_school else set()
+    ids = [*changed_ids, *(pk for school in sent_schools for pk in new_by_school[school])]
+    if not ids:
         return 0
     from komu.rosters.services.rosters import roster_amendments_record
 
-    roster_amendments_record(actor=actor, entry_ids=sent, reason=f"学齢簿の取込（{imp.filename}）")
-    return len(sent)
+    return roster_amendments_record(actor=actor, entry_ids=ids, reason=f"学齢簿の取込（{imp.filename}）")
 
 
 # --- discard --------------------------------------------------------------------------------------------------

@@ -498,3 +498,21 @@ def json_copy(record: dict[str, Any]) -> str:
     import json
 
     return json.dumps(record, ensure_ascii=False, indent=1)
+
+
+def test_a_change_to_a_child_on_a_sent_roster_becomes_an_amendment(world: World) -> None:
+    from komu.rosters.models import RosterAmendment
+    from komu.rosters.services.rosters import roster_send
+
+    school = world.school_a.code
+    run_import(world, csv_bytes([row(**{"就学予定校コード": school})]))
+    roster_send(actor=officer(world), board_id=world.board_a.pk, fiscal_year=FY)
+    imp = run_import(world, csv_bytes([
+        row(**{"就学予定校コード": school, "住所": "みどり市二丁目2番"}),
+        row("000000000000102", **{"就学予定校コード": school, "氏名（名）": "次郎"}),  # a new child, same school
+    ]))
+    kinds = sorted(RosterAmendment.objects.values_list("kind", flat=True))
+    assert kinds == ["added", "changed"]
+    assert imp.data["applied"]["amended"] == 2
+    changed = RosterAmendment.objects.get(kind="changed")
+    assert changed.changes["address"][1] == "みどり市二丁目2番"
