@@ -1,7 +1,8 @@
 """Retention of the 出席簿: kept 5 years after the school year ends (学校教育法施行規則 §28), then purged.
 
 What a purge removes for each school year that ended more than five years ago: the daily marks, period marks,
-the change history, the daily and monthly registers and the 長期欠席 reason records. The calendar and the school's
+the change history, the guardians' absence reports of the year, the daily and monthly registers with the monthly
+registers' approval requests (their seals and snapshots), and the 長期欠席 reason records. The calendar and the school's
 rules stay (they hold no personal data). Each school year purged is recorded as one audit event with its counts;
 a dry run counts and records nothing.
 """
@@ -12,12 +13,15 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from komu.approvals.models import ApprovalRequest
 from komu.attendance.models import (
     DailyRegister,
+    GuardianReport,
     LongAbsenceRecord,
     Mark,
     MarkChange,
@@ -38,6 +42,8 @@ LABELS = {
     "marks": "出欠の記録",
     "period_marks": "時限ごとの出欠",
     "mark_changes": "訂正履歴",
+    "guardian_reports": "保護者からの欠席等の連絡",
+    "approval_requests": "月の出席簿の決裁（電子印の記録を含む）",
     "daily_registers": "日々の出席簿",
     "monthly_registers": "月の出席簿",
     "long_absence_records": "長期欠席の理由",
@@ -92,10 +98,18 @@ def latest_purgeable_before_year(today: datetime.date | None = None) -> int:
 
 def _querysets(school_year: SchoolYear) -> list[tuple[str, QuerySet[Any]]]:
     in_year = {"homeroom_class__school_year": school_year}
+    # The approval requests point at their register by content type and id, not by a foreign key: resolve the
+    # ids before the registers go.
+    register_ids = [str(pk) for pk in MonthlyRegister.objects.filter(**in_year).values_list("pk", flat=True)]
     return [
         ("marks", Mark.objects.filter(**in_year)),
         ("period_marks", PeriodMark.objects.filter(**in_year)),
         ("mark_changes", MarkChange.objects.filter(**in_year)),
+        # A report of a pupil of this school about a day of this year (the marks pointing at it are gone above).
+        ("guardian_reports", GuardianReport.objects.filter(
+            student__school_id=school_year.school_id, date__range=(school_year.start_date, school_year.end_date))),
+        ("approval_requests", ApprovalRequest.objects.filter(
+            content_type=ContentType.objects.get_for_model(MonthlyRegister), object_id__in=register_ids)),
         ("daily_registers", DailyRegister.objects.filter(**in_year)),
         ("monthly_registers", MonthlyRegister.objects.filter(**in_year)),
         ("long_absence_records", LongAbsenceRecord.objects.filter(school_year=school_year)),

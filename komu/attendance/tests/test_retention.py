@@ -7,11 +7,14 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from komu.approvals.models import ApprovalRequest
 from komu.attendance.models import (
     DailyRegister,
+    GuardianReport,
     LongAbsenceRecord,
     Mark,
     MarkChange,
@@ -47,7 +50,18 @@ def _old_year(world: World, school: School, year: int, pupil: str) -> HomeroomCl
     MarkChange.objects.create(student=student, homeroom_class=klass, date=day, old_kind="present", new_kind="late",
                               changed_by=user, changed_at=now, version=1)
     DailyRegister.objects.create(homeroom_class=klass, date=day, entered_by=user, entered_at=now)
-    MonthlyRegister.objects.create(homeroom_class=klass, year=year, month=6, status=MonthlyRegister.Status.LOCKED)
+    register = MonthlyRegister.objects.create(homeroom_class=klass, year=year, month=6,
+                                              status=MonthlyRegister.Status.LOCKED)
+    ApprovalRequest.objects.create(
+        school=school, document_type="attendance.monthly_register",
+        content_type=ContentType.objects.get_for_model(MonthlyRegister), object_id=str(register.pk),
+        title="出席簿", content_hash="0" * 64, steps=[{"role": "principal"}], submitted_by=user, submitted_at=now,
+    )
+    guardian = world.guardians["guardian_a"].user
+    GuardianReport.objects.create(
+        student=student, guardian_user=guardian, login_id="guardian", date=day, kind=GuardianReport.Kind.ABSENT,
+        reason_code="fever", reason_category="illness", submitted_at=now, content_hash="0" * 64,
+    )
     LongAbsenceRecord.objects.create(student=student, school_year=school_year, category="illness", recorded_by=user,
                                      recorded_at=now)
     return klass
@@ -66,8 +80,9 @@ def test_a_dry_run_counts_and_deletes_nothing(history: World) -> None:
     report = retention.attendance_purge(before_year=2016, dry_run=True)
     assert [(y.school_code, y.year) for y in report.years] == sorted(
         [(history.school_a.code, 2014), (history.school_b.code, 2015)])
-    assert all(y.counts == {"marks": 1, "period_marks": 1, "mark_changes": 1, "daily_registers": 1,
-                            "monthly_registers": 1, "long_absence_records": 1} for y in report.years)
+    assert all(y.counts == {"marks": 1, "period_marks": 1, "mark_changes": 1, "guardian_reports": 1,
+                            "approval_requests": 1, "daily_registers": 1, "monthly_registers": 1,
+                            "long_absence_records": 1} for y in report.years)
     assert Mark.objects.count() == 3 and MarkChange.objects.count() == 3
     assert not AuditEvent.objects.filter(action="attendance.retention.purged").exists()
 
@@ -77,6 +92,9 @@ def test_a_purge_removes_only_years_whose_retention_has_ended_and_records_it(his
     assert [(y.school_code, y.year) for y in report.years] == [(history.school_a.code, 2014)]
     assert not Mark.objects.filter(homeroom_class__school_year__year=2014).exists()
     assert not LongAbsenceRecord.objects.filter(school_year__year=2014).exists()
+    assert not GuardianReport.objects.filter(date__year=2014).exists()
+    assert ApprovalRequest.objects.count() == 1  # 2015's stays
+    assert GuardianReport.objects.filter(date__year=2015).count() == 1
     assert Mark.objects.filter(homeroom_class__school_year__year=2015).count() == 1
     assert Mark.objects.filter(homeroom_class=history.class_a1).count() == 1  # this year's mark stays
     event = AuditEvent.objects.get(action="attendance.retention.purged")
@@ -129,7 +147,7 @@ def test_the_command_prints_what_it_would_remove_and_then_removes_it(history: Wo
     assert Mark.objects.count() == 3
     out = StringIO()
     call_command("attendance", "purge", "--before-year", "2016", stdout=out)
-    assert "12 件を削除しました（2 校・年度）" in out.getvalue()
+    assert "16 件を削除しました（2 校・年度）" in out.getvalue()
     assert Mark.objects.count() == 1
     assert AuditEvent.objects.filter(action="attendance.retention.purged", channel="cli").count() == 2
 
