@@ -154,6 +154,14 @@ def _amend_changed(*, actor: Actor, roster_entry: RosterEntry, entry: GakureiboE
 def _amend_removed(*, actor: Actor, roster_entry: RosterEntry, entry: GakureiboEntry, reason: str) -> int:
     if _pending(roster_entry, RosterAmendment.Kind.REMOVED) is not None:
         return 0
+    addition = _pending(roster_entry, RosterAmendment.Kind.ADDED)
+    if addition is not None and roster_entry.state == RosterEntry.State.SENT:
+        # The school never took the child: withdraw the addition instead of sending a removal after it.
+        for change in RosterAmendment.objects.filter(roster_entry=roster_entry, accepted_at__isnull=True):
+            _amendment_drop(actor=actor, amendment=change, why="designation_changed_again")
+        roster_entry.state = RosterEntry.State.WITHDRAWN
+        roster_entry.save(update_fields=["state", "updated_at"])
+        return 1
     pending_change = _pending(roster_entry, RosterAmendment.Kind.CHANGED)
     if pending_change is not None:
         _amendment_drop(actor=actor, amendment=pending_change, why="superseded_by_removal")

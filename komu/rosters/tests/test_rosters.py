@@ -383,3 +383,18 @@ def test_list_pages_do_not_query_per_row(world: World, signed_in: Any) -> None:
                                data=entrant(n, person_id=f"8000{n}"), designated_school_id=world.school_a.pk)
     assert RosterEntry.objects.count() == 7
     assert measure() == few
+
+
+def test_a_child_moved_away_and_back_before_the_schools_act_leaves_nothing_pending(world: World) -> None:
+    actor = get_actor(world.user("board_officer_a"))
+    entry = make_entries(world, 1)[0]
+    gakureibo_entry_create(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR, data=entrant(7),
+                           designated_school_id=world.school_b.pk)
+    roster_send(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR)
+    gakureibo_entry_designate(actor=actor, entry_id=entry.pk, school_id=world.school_b.pk)
+    assert RosterAmendment.objects.count() == 2  # removed at A, added at B
+    gakureibo_entry_designate(actor=actor, entry_id=entry.pk, school_id=world.school_a.pk)
+    assert not RosterAmendment.objects.filter(accepted_at__isnull=True).exists()
+    assert RosterEntry.objects.get(roster__school=world.school_b, entry=entry).state == RosterEntry.State.WITHDRAWN
+    assert RosterEntry.objects.get(roster__school=world.school_a, entry=entry).state == RosterEntry.State.SENT
+    assert AuditEvent.objects.filter(action="rosters.amendment.withdrawn").count() == 2
