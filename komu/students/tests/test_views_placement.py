@@ -179,3 +179,11 @@ def test_rollover_preview_then_apply(signed_in: Any, world: World, monkeypatch: 
 
 def test_rollover_of_another_school_is_not_found(signed_in: Any, world: World) -> None:
     assert signed_in("principal_a").get(ROLLOVER, {"school": world.school_b.pk}).status_code == 404
+
+
+def test_class_list_links_to_the_class_tools_for_those_who_may_use_them(signed_in: Any, world: World) -> None:
+    body = signed_in("school_admin_a").get(reverse("students:list"), {"class": world.class_a1.pk}).content.decode()
+    assert PLACEMENT in body and ROLLOVER in body and NUMBERING in body
+    assert reverse("students:renumber_class", args=[world.class_a1.pk]) in body
+    body = signed_in("homeroom_a1").get(reverse("students:list")).content.decode()
+    assert PLACEMENT not in body and ROLLOVER not in body

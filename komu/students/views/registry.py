@@ -134,6 +134,10 @@ def student_list(request: HttpRequest) -> HttpResponse:
         "truncated": rows is not None and len(rows) >= SEARCH_LIMIT,
         "search_limit": SEARCH_LIMIT,
         "breadcrumbs": breadcrumbs,
+        # Links to the class-level tools (the pages themselves check scope again).
+        "can_place": actor.has(roles.CLASS_PLACEMENT),
+        "can_roll_over": actor.has(roles.YEAR_ROLLOVER),
+        "can_number": actor.has(roles.STUDENTS_EDIT),
     })
 
 
