@@ -282,6 +282,14 @@ def default_deadline(fiscal_year: int) -> datetime.date:
     return datetime.date(fiscal_year, 1, 31)
 
 
+def deadline_problem(fiscal_year: int, deadline: datetime.date) -> str:
+    """"" when the deadline falls in the school year before entry, else what to do (shown on the send form)."""
+    if datetime.date(fiscal_year - 1, 4, 1) <= deadline < datetime.date(fiscal_year, 4, 1):
+        return ""
+    return _("通知期限は入学の前年度の中（%(start)s〜%(end)s）で入力してください。通常は1月31日です。") % {
+        "start": f"{fiscal_year - 1}-04-01", "end": f"{fiscal_year}-03-31"}
+
+
 # --- Sending (board) ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -317,6 +325,9 @@ def roster_send(*, actor: Actor, board_id: Any, fiscal_year: int, school_ids: Co
     scope.require(actor, roles.GAKUREIBO_MANAGE)
     board = scope.get_in_scope(scope.boards_for(actor, roles.GAKUREIBO_MANAGE), pk=board_id)
     deadline = deadline or default_deadline(fiscal_year)
+    problem = deadline_problem(fiscal_year, deadline)
+    if problem:
+        raise ValidationFailed(_("通知期限を確認してください。"), errors={"deadline": [problem]})
     entries_qs = GakureiboEntry.objects.select_for_update(of=("self",)).filter(
         board=board, fiscal_year=fiscal_year, status=GakureiboEntry.Status.ACTIVE, designated_school__isnull=False
     )

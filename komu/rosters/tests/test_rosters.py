@@ -398,3 +398,16 @@ def test_a_child_moved_away_and_back_before_the_schools_act_leaves_nothing_pendi
     assert RosterEntry.objects.get(roster__school=world.school_b, entry=entry).state == RosterEntry.State.WITHDRAWN
     assert RosterEntry.objects.get(roster__school=world.school_a, entry=entry).state == RosterEntry.State.SENT
     assert AuditEvent.objects.filter(action="rosters.amendment.withdrawn").count() == 2
+
+
+def test_a_deadline_after_the_entry_date_is_refused(world: World, signed_in: Any) -> None:
+    make_entries(world, 1)
+    with pytest.raises(ValidationFailed) as caught:
+        roster_send(actor=officer(world), board_id=world.board_a.pk, fiscal_year=YEAR,
+                    deadline=datetime.date(2027, 4, 1))
+    assert "deadline" in caught.value.errors and not Roster.objects.exists()
+    client = signed_in("board_officer_a")
+    page = client.post(reverse("rosters:board_send") + f"?year={YEAR}",
+                       {"schools": [world.school_a.pk], "deadline": "2027-05-01", "year": YEAR})
+    assert page.status_code == 200 and "通知期限は入学の前年度の中" in page.content.decode()
+    assert not Roster.objects.exists()

@@ -324,7 +324,10 @@ def board_send(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             chosen_ids = {int(v) for v in form.cleaned_data["schools"]}
             chosen = [r for r in preview.rows if r.school.pk in chosen_ids]
-            if not form.cleaned_data.get("confirm"):
+            problem = roster_services.deadline_problem(year, form.cleaned_data["deadline"])
+            if problem:
+                form.add_error("deadline", problem)
+            elif not form.cleaned_data.get("confirm"):
                 confirming = True
             else:
                 try:
