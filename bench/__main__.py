@@ -30,6 +30,9 @@ def main() -> None:
     for module in (bench_encryption, bench_audit, bench_attendance, bench_registers):
         for line in module.run():
             print(line)
+    from bench import bench_notices  # issue 5 (komu.notices)
+
+    print(*bench_notices.run(), sep="\n")
 
 
 if __name__ == "__main__":
