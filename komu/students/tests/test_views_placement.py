@@ -187,3 +187,29 @@ def test_class_list_links_to_the_class_tools_for_those_who_may_use_them(signed_i
     assert reverse("students:renumber_class", args=[world.class_a1.pk]) in body
     body = signed_in("homeroom_a1").get(reverse("students:list")).content.decode()
     assert PLACEMENT not in body and ROLLOVER not in body
+
+
+def test_placement_page_queries_do_not_grow_with_the_pupils(signed_in: Any, world: World) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    year = _next_year(world)
+    one = HomeroomClass.objects.create(school_year=year, grade_code="P1", name="1組")
+    HomeroomClass.objects.create(school_year=year, grade_code="P1", name="2組")
+    client = signed_in("school_admin_a")
+    params = {"school": world.school_a.pk, "year": year.year, "grade": "P1"}
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(PLACEMENT, params).status_code == 200
+        return len(ctx.captured_queries)
+
+    _entrant(world, year.year, "青木", "アオキ")
+    count()  # the first request of a session also renews it
+    few = count()
+    for i in range(8):
+        pupil = _entrant(world, year.year, f"井上{i}", "イノウエ")
+        if i % 2:
+            ClassMembership.objects.create(student=pupil, homeroom_class=one, shusseki_no=i)
+            Student.objects.filter(pk=pupil.pk).update(pending_year=None, pending_grade_code="")
+    assert count() == few
