@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from komu.attendance import arithmetic, calendar
 from komu.attendance.models import AttendanceRules, Mark, MarkChange
 from komu.directory.models import HomeroomClass
-from komu.students.models import ClassMembership
+from komu.students.models import LEAVING_KINDS, ClassMembership, EnrollmentEvent, EnrollmentKind
+
+# The 学籍の異動 that start a pupil's enrolment at the school; LEAVING_KINDS end it.
+_JOINING_KINDS = frozenset({EnrollmentKind.ADMISSION, EnrollmentKind.READMISSION, EnrollmentKind.TRANSFER_IN})
 
 
 def rules_of(model: AttendanceRules) -> arithmetic.Rules:
@@ -36,6 +39,9 @@ class PupilMonth:
     marks: dict[datetime.date, Mark]
     totals: arithmetic.Totals
     changes: list[MarkChange] = field(default_factory=list)
+    # School days of the month on which the pupil was not enrolled at the school (joined later by 転入学・編入学,
+    # or left earlier by 転学・退学): blank in the register and outside every count.
+    not_enrolled: frozenset[datetime.date] = frozenset()
 
 
 @dataclass
@@ -73,6 +79,9 @@ class MonthSheet:
                     },
                     "totals": [p.totals.lesson_days, p.totals.excused_days, p.totals.required_days,
                                p.totals.absent_days, p.totals.present_days, p.totals.late, p.totals.early_leave],
+                    # Only when the pupil joined or left within the month, so the hash of every register
+                    # sealed before this existed stays the same.
+                    **({"not_enrolled": sorted(d.isoformat() for d in p.not_enrolled)} if p.not_enrolled else {}),
                 }
                 for p in self.pupils
             ],
@@ -102,10 +111,14 @@ def build_month(homeroom_class: HomeroomClass, year: int, month: int, *, with_na
         "changed_by"
     ):
         changes_by_student.setdefault(change.student_id, []).append(change)
+    windows = enrolment_windows([m.student_id for m in memberships])
     pupils = []
     for membership in memberships:
         student = membership.student
-        marks = {d: m for d, m in marks_by_student.get(student.pk, {}).items() if d in days}
+        joined, left = windows.get(student.pk, (None, None))
+        own_days = [d for d in days if (joined is None or d >= joined) and (left is None or d <= left)]
+        enrolled = set(own_days)
+        marks = {d: m for d, m in marks_by_student.get(student.pk, {}).items() if d in enrolled}
         day_marks = {
             d: arithmetic.DayMark(m.kind, m.absence_reason, m.kinship_degree) for d, m in marks.items()
         }
@@ -116,8 +129,28 @@ def build_month(homeroom_class: HomeroomClass, year: int, month: int, *, with_na
                 family_name=student.family_name if with_names else "",
                 given_name=student.given_name if with_names else "",
                 marks=marks,
-                totals=arithmetic.totals_for(days, day_marks, rules, closed),
+                totals=arithmetic.totals_for(own_days, day_marks, rules, closed & enrolled),
                 changes=changes_by_student.get(student.pk, []),
+                not_enrolled=frozenset(set(days) - enrolled),
             )
         )
     return MonthSheet(homeroom_class, year, month, days, closed, pupils)
+
+
+def enrolment_windows(
+    student_ids: list[uuid.UUID],
+) -> dict[uuid.UUID, tuple[datetime.date | None, datetime.date | None]]:
+    """(first day, last day) of each pupil's enrolment at their school from the 学籍の異動, one query. A pupil
+    with no such record is enrolled throughout (None, None). The day of a 転入学 is the first day on the register;
+    the day of a 転学・退学・卒業 is the last."""
+    windows: dict[uuid.UUID, tuple[datetime.date | None, datetime.date | None]] = {}
+    events = EnrollmentEvent.objects.filter(student_id__in=student_ids).order_by("date", "created_at")
+    for event in events.values_list("student_id", "kind", "date"):
+        student_id, kind, day = event
+        joined, left = windows.get(student_id, (None, None))
+        if kind in _JOINING_KINDS:
+            joined, left = day, None  # a later joining (re-admission) starts a new window
+        elif kind in LEAVING_KINDS:
+            left = day
+        windows[student_id] = (joined, left)
+    return windows

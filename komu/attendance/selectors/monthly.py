@@ -243,7 +243,9 @@ def _page(klass: HomeroomClass, year: int, month: int, register: MonthlyRegister
             mark = pupil.marks.get(col.date) if col.is_school_day else None
             kind = mark.kind if mark is not None else MarkKind.PRESENT
             reason = mark.absence_reason if mark is not None else ""
-            if col.is_closure and col.is_school_day:
+            if col.is_school_day and col.date in pupil.not_enrolled:
+                text, label = "", "在籍していない日"
+            elif col.is_closure and col.is_school_day:
                 text, label = "閉", "学級閉鎖"
             elif col.is_school_day:
                 text, label = symbol(kind, reason), mark_label(kind, reason)
@@ -251,7 +253,7 @@ def _page(klass: HomeroomClass, year: int, month: int, register: MonthlyRegister
                     label += f"・{_DISEASE_LABEL.get(mark.disease, mark.disease)}"
             else:
                 text, label = "", col.holiday or "休業日"
-            cells.append(Cell(text, label, col.is_school_day, col.is_closure,
+            cells.append(Cell(text, label, col.is_school_day and col.date not in pupil.not_enrolled, col.is_closure,
                               tuple(corrections.get((pupil.student_id, col.date), ()))))
         rows.append(PupilRow(pupil.student_id, pupil.shusseki_no, f"{pupil.family_name} {pupil.given_name}".strip(),
                              cells, pupil.totals))
