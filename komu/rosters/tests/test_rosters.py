@@ -15,6 +15,7 @@ from django.urls import reverse
 from komu.access.scope import Actor, get_actor
 from komu.audit.models import AuditEvent
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.directory.models import HomeroomClass, SchoolYear
 from komu.rosters.models import GakureiboEntry, Roster, RosterAmendment, RosterEntry
 from komu.rosters.records import record_json
 from komu.rosters.selectors import rosters as selectors
@@ -33,7 +34,15 @@ from komu.rosters.services.rosters import (
     roster_open,
     roster_send,
 )
-from komu.students.models import EnrollmentEvent, EnrollmentKind, GuardianLink, SpecialNeedsPlacement, Student
+from komu.students.models import (
+    ClassMembership,
+    EnrollmentEvent,
+    EnrollmentKind,
+    GuardianLink,
+    SpecialNeedsPlacement,
+    Student,
+)
+from komu.students.services import membership_assign
 from komu.testing.world import World
 
 pytestmark = pytest.mark.django_db
@@ -411,3 +420,28 @@ def test_a_deadline_after_the_entry_date_is_refused(world: World, signed_in: Any
                        {"schools": [world.school_a.pk], "deadline": "2027-05-01", "year": YEAR})
     assert page.status_code == 200 and "通知期限は入学の前年度の中" in page.content.decode()
     assert not Roster.objects.exists()
+
+
+def test_entry_date_is_the_admission_date_and_a_removal_undoes_a_placement(world: World) -> None:
+    actor = get_actor(world.user("board_officer_a"))
+    entry = gakureibo_entry_create(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR,
+                                   data=entrant(0, entry_date=datetime.date(2027, 4, 6)),
+                                   designated_school_id=world.school_a.pk)
+    roster_send(actor=actor, board_id=world.board_a.pk, fiscal_year=YEAR)
+    admin = get_actor(world.user("school_admin_a"))
+    roster_accept(actor=admin, roster_id=Roster.objects.get().pk)
+    pupil = Student.objects.get(pending_year=YEAR)
+    assert EnrollmentEvent.objects.get(student=pupil).date == datetime.date(2027, 4, 6)
+    next_year = SchoolYear.objects.create(school=world.school_a, year=YEAR, start_date=datetime.date(2027, 4, 1),
+                                          end_date=datetime.date(2028, 3, 31))
+    klass = HomeroomClass.objects.create(school_year=next_year, grade_code="P1", name="1組")
+    membership_assign(actor=admin, student=pupil, homeroom_class=klass, shusseki_no=1)
+
+    gakureibo_entry_status_set(actor=actor, entry_id=entry.pk, status=GakureiboEntry.Status.DEFERRED,
+                               reason="就学猶予の決定")
+    removal = RosterAmendment.objects.get(kind=RosterAmendment.Kind.REMOVED)
+    assert removal.reason == "就学猶予の決定"
+    roster_amendment_accept(actor=admin, amendment_id=removal.pk)
+    pupil.refresh_from_db()
+    assert not pupil.is_active and not ClassMembership.objects.filter(student=pupil).exists()
+    assert AuditEvent.objects.filter(action="students.entrant.admission_cancelled").exists()
