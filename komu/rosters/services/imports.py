@@ -159,9 +159,12 @@ def gakureibo_import_progress(*, imp: GakureiboImport) -> Progress:
     if fresh is None:
         raise NotFoundOrNoAccess("見つかりません。")
     progress = Progress(fresh["status"], fresh["progress_done"], fresh["progress_total"])
+    cached = cache.get(_progress_key(imp.pk))
+    if progress.status == GakureiboImport.Status.VALIDATED and isinstance(cached, dict) and cached.get("requested"):
+        # Applying was asked for; the task has not started yet.
+        return Progress(GakureiboImport.Status.APPLYING, 0, progress.total)
     if progress.finished:
         return progress
-    cached = cache.get(_progress_key(imp.pk))
     if isinstance(cached, dict) and cached.get("status") in (
         GakureiboImport.Status.VALIDATING,
         GakureiboImport.Status.APPLYING,
@@ -430,16 +433,32 @@ def _parse(imp: GakureiboImport, data: bytes) -> GakureiboParse:
     )
 
 
+def _yes_no(value: bool) -> str:
+    return "有" if value else "無"
+
+
+def _class_type(special_needs: bool) -> str:
+    return "特別支援" if special_needs else "普通"
+
+
 def _change_sample(kind: str, prepared: _Prepared, pk: uuid.UUID | None) -> dict[str, Any]:
     new = {**_record_of(prepared.row), "school_code": prepared.row.school_code}
     sample: dict[str, Any] = {"kind": kind, "line": prepared.row.line, "person_id": prepared.row.person_id,
                               "name": f"{prepared.row.family_name} {prepared.row.given_name}".strip()}
     if kind == "changed" and pk is not None:
-        entry = GakureiboEntry.objects.filter(pk=pk).only("pk", "record").first()
+        entry = GakureiboEntry.objects.filter(pk=pk).select_related("designated_school").first()
         old = entry.data if entry is not None else {}
-        sample["diff"] = record_diff(old, new)
-        if not sample["diff"]:
-            sample["diff"] = {"flags": ["", "指定校・区域外就学・学級種別"]}
+        diff = record_diff(old, new)
+        if entry is not None:
+            row = prepared.row
+            old_code = entry.designated_school.code if entry.designated_school else ""
+            if row.school_code and row.school_code != old_code:
+                diff["school_code"] = [old_code, row.school_code]
+            if row.out_of_district != entry.out_of_district:
+                diff["out_of_district"] = [_yes_no(entry.out_of_district), _yes_no(row.out_of_district)]
+            if row.special_needs != entry.special_needs:
+                diff["special_needs"] = [_class_type(entry.special_needs), _class_type(row.special_needs)]
+        sample["diff"] = diff
     else:
         sample["school_code"] = new["school_code"]
     return sample
@@ -582,6 +601,23 @@ def _update_changed(
             *whens["designated_school_id"], default=models.F("designated_school_id"), output_field=integer
         )
     GakureiboEntry.objects.filter(pk__in=[pk for pk, _ in batch]).update(**values)
+
+
+@transaction.atomic
+def gakureibo_import_apply_request(*, actor: Actor, import_id: Any) -> GakureiboImport:
+    """The officer asks for a validated import to be applied (by the background task): checked and audited now,
+    so the screen can answer at once and show the progress while the task waits for the worker."""
+    imp = gakureibo_import_get_for(actor=actor, import_id=import_id)
+    _require_board(actor, imp.board)
+    if imp.status != GakureiboImport.Status.VALIDATED or imp.error_count:
+        raise ValidationFailed("検証が終わり、エラーのない取込だけを反映できます。")
+    audit_record(
+        actor=actor.user, action="rosters.gakureibo_import.apply_requested", obj=imp,
+        detail={"sha256": imp.sha256}, scope=Scope(board_id=imp.board_id),
+    )
+    cache.set(_progress_key(imp.pk), {"status": GakureiboImport.Status.APPLYING, "done": 0,
+                                      "total": imp.progress_total, "requested": True}, _PROGRESS_SECONDS)
+    return imp
 
 
 def gakureibo_import_apply(
@@ -748,6 +784,7 @@ __all__ = [
     "Progress",
     "gakureibo_boards_for",
     "gakureibo_import_apply",
+    "gakureibo_import_apply_request",
     "gakureibo_import_create",
     "gakureibo_import_discard",
     "gakureibo_import_get_for",

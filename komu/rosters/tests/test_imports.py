@@ -516,3 +516,147 @@ def test_a_change_to_a_child_on_a_sent_roster_becomes_an_amendment(world: World)
     assert imp.data["applied"]["amended"] == 2
     changed = RosterAmendment.objects.get(kind="changed")
     assert changed.changes["address"][1] == "みどり市二丁目2番"
+
+
+# --- screens --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def immediate_tasks(settings: Any) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+
+def _upload_view(client: Any, world: World, data: bytes, name: str = "gakureibo.csv") -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    return client.post(reverse("rosters:import_upload") + f"?board={world.board_a.pk}", {
+        "board": world.board_a.pk, "fiscal_year": FY, "layout": "auto",
+        "file": SimpleUploadedFile(name, data, content_type="text/csv"),
+    })
+
+
+def test_upload_page_shows_the_layout_and_the_next_year(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    from komu.rosters.selectors.rosters import gakureibo_default_year
+
+    response = signed_in("board_officer_a").get(reverse("rosters:import_upload"))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "個人番号" in body and "就学予定校コード" in body and reverse("rosters:import_template") in body
+    assert f'value="{gakureibo_default_year()}"' in body
+
+
+def test_template_csv_has_the_komu_headings_with_a_bom(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    response = signed_in("board_officer_a").get(reverse("rosters:import_template"))
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    assert response.content.decode("utf-8-sig").split("\r\n")[0].split(",")[:3] == [
+        "個人番号", "氏名（姓）", "氏名（名）"]
+
+
+@pytest.mark.usefixtures("immediate_tasks")
+def test_upload_check_and_apply_through_the_screens(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    client = signed_in("board_officer_a")
+    data = csv_bytes([row(**{"氏名（姓）": "髙橋"}), row("000000000000102", **{"氏名（名）": "次郎",
+                                                                          "ふりがな（名）": ""})], encoding="cp932")
+    response = _upload_view(client, world, data)
+    assert response.status_code == 302
+    imp = GakureiboImport.objects.get()
+    assert response["Location"] == reverse("rosters:import_detail", kwargs={"import_id": imp.pk})
+    page = client.get(response["Location"]).content.decode()
+    assert "検証済み" in page and "取り込む" in page and "新しく載る子ども" in page
+    assert "ふりがな" in page and "髙橋" in page  # the warning table and the sample of changes
+    assert "hx-trigger" not in page  # finished: nothing to poll
+    response = client.post(reverse("rosters:import_apply", kwargs={"import_id": imp.pk}))
+    assert response.status_code == 302
+    imp.refresh_from_db()
+    assert imp.status == GakureiboImport.Status.APPLIED
+    assert GakureiboEntry.objects.count() == 2
+    page = client.get(reverse("rosters:import_detail", kwargs={"import_id": imp.pk})).content.decode()
+    assert "学齢簿に反映しました" in page
+    listing = client.get(reverse("rosters:import_list")).content.decode()
+    assert "gakureibo.csv" in listing and "取込完了" in listing
+
+
+@pytest.mark.usefixtures("immediate_tasks")
+def test_a_file_with_errors_shows_where_and_offers_no_apply(signed_in: Any, world: World) -> None:
+    client = signed_in("board_officer_a")
+    _upload_view(client, world, csv_bytes([row(**{"生年月日": "2020-02-30"})]))
+    imp = GakureiboImport.objects.get()
+    from django.urls import reverse
+
+    page = client.get(reverse("rosters:import_detail", kwargs={"import_id": imp.pk})).content.decode()
+    assert "エラー 1 件" in page and "生年月日" in page and "2行目" not in page  # line shown in its own column
+    assert 'action="' + reverse("rosters:import_apply", kwargs={"import_id": imp.pk}) not in page
+    response = client.post(reverse("rosters:import_apply", kwargs={"import_id": imp.pk}))
+    assert response.status_code == 302 and not GakureiboEntry.objects.exists()
+
+
+def test_a_running_import_is_polled_every_second(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    client = signed_in("board_officer_a")
+    imp = upload(world, csv_bytes([row()]))  # queued: the default (database) task backend has no worker here
+    page = client.get(reverse("rosters:import_detail", kwargs={"import_id": imp.pk})).content.decode()
+    assert 'hx-trigger="every 1s"' in page and "<progress" in page and 'aria-live="polite"' in page
+    gakureibo_import_validate(import_id=imp.pk)
+    response = client.get(reverse("rosters:import_progress", kwargs={"import_id": imp.pk}) + "?running=1",
+                          HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response["HX-Refresh"] == "true"
+    assert "hx-trigger" not in response.content.decode()
+
+
+def test_upload_without_a_file_says_what_to_do(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    response = signed_in("board_officer_a").post(reverse("rosters:import_upload"),
+                                                 {"board": world.board_a.pk, "fiscal_year": FY, "layout": "auto"})
+    assert response.status_code == 400
+    assert "取り込むファイルを選んでください" in response.content.decode()
+    assert not GakureiboImport.objects.exists()
+
+
+def test_another_boards_officer_gets_404_on_every_import_page(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    imp = validated(world, csv_bytes([row()]))
+    client = signed_in("board_officer_b")
+    for name in ("rosters:import_detail", "rosters:import_progress"):
+        assert client.get(reverse(name, kwargs={"import_id": imp.pk})).status_code == 404
+    for name in ("rosters:import_apply", "rosters:import_discard"):
+        assert client.post(reverse(name, kwargs={"import_id": imp.pk})).status_code == 404
+    assert client.get(reverse("rosters:import_list") + f"?board={world.board_a.pk}").status_code == 404
+    assert not GakureiboEntry.objects.exists()
+    imp.refresh_from_db()
+    assert imp.status == GakureiboImport.Status.VALIDATED
+
+
+def test_school_staff_do_not_have_the_import_pages(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    client = signed_in("principal_a")
+    assert client.get(reverse("rosters:import_list")).status_code == 404
+    assert client.get(reverse("rosters:import_upload")).status_code == 404
+
+
+def test_discard_through_the_screen(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    imp = validated(world, csv_bytes([row()]))
+    response = signed_in("board_officer_a").post(reverse("rosters:import_discard", kwargs={"import_id": imp.pk}))
+    assert response.status_code == 302
+    imp.refresh_from_db()
+    assert imp.status == GakureiboImport.Status.DISCARDED and imp.content == ""
+
+
+def test_import_list_is_empty_at_first(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    body = signed_in("board_officer_a").get(reverse("rosters:import_list")).content.decode()
+    assert "まだ取り込んだファイルはありません" in body
