@@ -1227,6 +1227,7 @@ def rollover_apply(*, actor: Actor, school_id: Any, from_year: int, plan_options
                      detail={"year": plan.to_year, "by": ROLLOVER_APPLIED}, scope=board_scope)
     promoted = graduated = pending = created = 0
     graduates: list[str] = []
+    awaiting: list[str] = []
     for grade in plan.grades:
         for cls in grade.classes:
             ids = [p.id for p in cls.pupils]
@@ -1274,13 +1275,14 @@ def rollover_apply(*, actor: Actor, school_id: Any, from_year: int, plan_options
                 )
                 promoted += len(ids)
                 pending += len(ids)
+                awaiting.extend(ids)
     audit_record(
         actor=actor.user, action=ROLLOVER_APPLIED, obj=school,
         fields=["homeroom_class", "pending_year", "pending_grade_code", "is_active"],
         detail={"from_year": from_year, "to_year": plan.to_year, "promoted": promoted, "graduated": graduated,
                 "pending": pending, "classes_created": created, "year_created": year_created,
                 "reform_grades": sorted(plan_options.reform_grades), "graduation_date": day.isoformat(),
-                "graduates": graduates},
+                "graduates": graduates, "awaiting_placement": awaiting},
         scope=board_scope,
     )
     return RolloverResult(promoted=promoted, graduated=graduated, pending=pending, classes_created=created,

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from komu.access.scope import get_actor
+from komu.attendance.selectors.registers import entry_classes_for
 from komu.attendance.selectors.reports import report_class_on
 from komu.attendance.services import marks
 from komu.audit.models import AuditEvent
@@ -90,6 +91,10 @@ def test_apply_carries_classes_over_graduates_and_keeps_this_years_registers(
     assert report_class_on(pupil, today) == world.class_a1
     assert marks._membership_on(pupil.pk, today).homeroom_class_id == world.class_a1.pk
     assert marks._membership_on(pupil.pk, datetime.date(year + 1, 4, 8)).homeroom_class_id == next_one.pk
+    # The register pickers list this year's classes on a March day, next year's from April.
+    march_classes = entry_classes_for(actor=actor, day=today)
+    assert world.class_a1 in march_classes and next_one not in march_classes
+    assert next_one in entry_classes_for(actor=actor, day=datetime.date(year + 1, 4, 8))
 
 
 def test_reformed_grade_sends_pupils_to_placement(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
