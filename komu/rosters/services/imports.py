@@ -467,7 +467,9 @@ def _change_sample(kind: str, prepared: _Prepared, pk: uuid.UUID | None) -> dict
 # --- validate (dry run) ---------------------------------------------------------------------------------------
 
 
-def gakureibo_import_validate(*, import_id: Any) -> GakureiboImport:
+def gakureibo_import_validate(
+    *, import_id: Any, on_progress: Callable[[int, int], None] | None = None
+) -> GakureiboImport:
     """The dry run, as a background task: parse, compare with the database, store the report. Writes nothing to
     the 学齢簿. Progress is committed as it goes (no transaction is held open)."""
     imp = GakureiboImport.objects.select_related("board").get(pk=import_id)
@@ -478,7 +480,7 @@ def gakureibo_import_validate(*, import_id: Any) -> GakureiboImport:
     _progress_publish(imp, to_database=True)
     try:
         parse = _parse(imp, _decoded_content(imp))
-        report = _validate_report(imp, parse)
+        report = _validate_report(imp, parse, on_progress)
     except Exception as exc:
         message = str(exc) if isinstance(exc, KomuError) else "検証中に予期しないエラーが起きました。"
         if not isinstance(exc, KomuError):
@@ -504,7 +506,9 @@ def gakureibo_import_validate(*, import_id: Any) -> GakureiboImport:
     return imp
 
 
-def _validate_report(imp: GakureiboImport, parse: GakureiboParse) -> dict[str, Any]:
+def _validate_report(
+    imp: GakureiboImport, parse: GakureiboParse, on_progress: Callable[[int, int], None] | None
+) -> dict[str, Any]:
     report: dict[str, Any] = {
         "layout": parse.layout, "format": parse.format, "encoding": parse.encoding,
         "errors": [_issue(i) for i in parse.errors], "rows": 0,
@@ -526,6 +530,8 @@ def _validate_report(imp: GakureiboImport, parse: GakureiboParse) -> dict[str, A
         if index % BATCH_SIZE == 0:
             imp.progress_done = index
             _progress_publish(imp, to_database=True)
+            if on_progress is not None:
+                on_progress(index, len(parse.rows))
     warnings = sorted([*parse.warnings, *comparison.warnings], key=lambda i: (i.line or 0, i.code))
     report.update(
         rows=len(parse.rows), counts=comparison.counts, changes=samples["changed"] + samples["new"],
