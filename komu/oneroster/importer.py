@@ -124,9 +124,19 @@ class _Applier:
         if existing is not None and existing.sourced_id != sid:
             self.fail(file, row, "sourcedId", f"この対象はすでに別の sourcedId「{existing.sourced_id}」で登録されています。"
                       "同じ sourcedId を使ってください。")
-        if existing is None:
-            self.ids[sid] = RosterObject.objects.create(kind=kind, local_key=str(key), sourced_id=sid,
-                                                        school_id=school_id, board_id=board_id)
+        if existing is not None:
+            return
+        previous = self.ids.get(sid)
+        if previous is not None and previous.kind == kind:
+            # The sourcedId named an object that no longer exists here (so a new one was created): re-point it.
+            previous.local_key, previous.gone_at = str(key), None
+            previous.school_id, previous.board_id = school_id, board_id
+            previous.save(update_fields=["local_key", "gone_at", "school", "board"])
+            return
+        if previous is not None:
+            self.fail(file, row, "sourcedId", f"sourcedId「{sid}」は別の種類の対象（{previous.get_kind_display()}）に使われています。")
+        self.ids[sid] = RosterObject.objects.create(kind=kind, local_key=str(key), sourced_id=sid,
+                                                    school_id=school_id, board_id=board_id)
 
     def grant_board(self, board: Board) -> None:
         if self.console:
