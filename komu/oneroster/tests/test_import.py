@@ -182,7 +182,7 @@ def test_bulk_rows_cannot_be_tobedeleted(files: Files) -> None:
 
 
 def test_not_utf8_is_refused_with_its_line(files: Files) -> None:
-    broken = files["users.csv"].replace("髙橋".encode(), "髙橋".encode("utf-8")[:2])
+    broken = files["users.csv"].replace("髙橋".encode(), "髙橋".encode()[:2])
     error = only_error({**files, "users.csv": broken})
     assert error.file == "users.csv" and error.line >= 2 and "UTF-8" in error.message
 
