@@ -33,6 +33,9 @@ def main() -> None:
     from bench import bench_notices  # issue 5 (komu.notices)
 
     print(*bench_notices.run(), sep="\n")
+    from bench import bench_surveys  # issue 5 (komu.surveys)
+
+    print(*bench_surveys.run(), sep="\n")
 
 
 if __name__ == "__main__":

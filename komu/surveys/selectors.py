@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -168,6 +169,7 @@ def _results(survey: Survey) -> Results:
                    sum(1 for a in answers if a.status == Status.SUBMITTED), len(answers))
 
 
+@transaction.atomic
 def results_for(*, actor: Actor, survey_id: Any) -> Results:
     """集計: the table of all answers and the per-field summaries (audited: answers may name pupils)."""
     survey = survey_get_for_board(actor=actor, survey_id=survey_id)
@@ -184,6 +186,7 @@ class Download:
     data: bytes
 
 
+@transaction.atomic
 def results_export(*, actor: Actor, survey_id: Any, fmt: str) -> Download:
     """The results table as XLSX or CSV (UTF-8 with BOM), formula-safe, every cell a string (audited)."""
     if fmt not in ("xlsx", "csv"):
@@ -333,6 +336,7 @@ def answer_get_for_school(*, actor: Actor, answer_id: Any, posted: Any = None) -
     return _detail(answer, answer.survey, values, prefilled, posted)
 
 
+@transaction.atomic
 def answer_get_for_board(*, actor: Actor, survey_id: Any, answer_id: Any) -> AnswerDetail:
     """One school's answer as the board reads it (audited), with which figures were prefilled and edited."""
     survey = survey_get_for_board(actor=actor, survey_id=survey_id)
@@ -346,6 +350,7 @@ def version_values(version: SurveyAnswerVersion) -> dict[str, Any]:
     return json.loads(version.values) if version.values else {}
 
 
+@transaction.atomic
 def file_get_for(*, actor: Actor, file_id: Any) -> SurveyFile:
     """An uploaded file: for its school's answerers, or the board that asked (audited either way)."""
     qs = SurveyFile.objects.select_related("answer", "answer__survey")
