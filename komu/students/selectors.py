@@ -473,15 +473,34 @@ def placement_board(*, actor: Actor, school_id: Any, year: int, grade_code: str 
     return board
 
 
-def placement_proposal_view(*, board: PlacementBoard, proposal: Any) -> list[tuple[PlacementClass,
-                                                                                   list[PlacementPupil]]]:
+@dataclass(frozen=True)
+class ProposalGroup:
+    """One class in a placement proposal: who would join it and its counts afterwards."""
+
+    klass: PlacementClass
+    joining: list[PlacementPupil]
+
+    @property
+    def total_after(self) -> int:
+        return self.klass.total + len(self.joining)
+
+    @property
+    def boys_after(self) -> int:
+        return self.klass.boys + sum(1 for p in self.joining if p.sex_code == Sex.MALE)
+
+    @property
+    def girls_after(self) -> int:
+        return self.klass.girls + sum(1 for p in self.joining if p.sex_code == Sex.FEMALE)
+
+
+def placement_proposal_view(*, board: PlacementBoard, proposal: Any) -> list[ProposalGroup]:
     """The proposal grouped by class for display, from names already read (and audited) by placement_board."""
     pupils = board.pending_by_id
     grouped: dict[int, list[PlacementPupil]] = {c.id: [] for c in board.classes}
     for move in proposal.moves:
         if move.homeroom_class_id in grouped and move.student_id in pupils:
             grouped[move.homeroom_class_id].append(pupils[move.student_id])
-    return [(c, grouped[c.id]) for c in board.classes]
+    return [ProposalGroup(klass=c, joining=grouped[c.id]) for c in board.classes]
 
 
 def rollover_plan_get(*, actor: Actor, school_id: Any, from_year: int,
