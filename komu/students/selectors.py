@@ -567,3 +567,20 @@ def guardian_get_for_edit(*, actor: Actor, student_id: Any, guardian_id: Any) ->
                         family_name_kana=g.family_name_kana, given_name_kana=g.given_name_kana,
                         relationship=link.relationship, priority=link.priority, phone=g.phone, email=g.email,
                         address=g.address)
+
+
+def rollover_default_from_year(*, actor: Actor, school_id: Any) -> int:
+    """The 年度 the roll-over screen starts from: this one, except early in a new 年度 (April–June) when last
+    year's roll-over has not been run yet — a school that missed it in March does it first thing in April."""
+    from komu.students.services import ROLLOVER_APPLIED
+
+    school = scope.get_in_scope(scope.schools_for(actor, roles.YEAR_ROLLOVER), pk=school_id)
+    today = timezone.localdate()
+    current = fiscal_year_of(today)
+    if today.month not in (4, 5, 6) or not SchoolYear.objects.filter(school=school, year=current - 1).exists():
+        return current
+    from komu.audit.models import AuditEvent
+
+    done = AuditEvent.objects.filter(action=ROLLOVER_APPLIED, object_type="directory.school",
+                                     object_id=str(school.pk), detail__from_year=current - 1).exists()
+    return current if done else current - 1

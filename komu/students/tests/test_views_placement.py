@@ -213,3 +213,14 @@ def test_placement_page_queries_do_not_grow_with_the_pupils(signed_in: Any, worl
             ClassMembership.objects.create(student=pupil, homeroom_class=one, shusseki_no=i)
             Student.objects.filter(pk=pupil.pk).update(pending_year=None, pending_grade_code="")
     assert count() == few
+
+
+def test_rollover_in_april_starts_from_last_year_until_it_has_run(
+    signed_in: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    year = world.class_a1.school_year.year
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: datetime.date(year + 1, 4, 10))
+    response = signed_in("principal_a").get(ROLLOVER)
+    assert response.status_code == 200
+    assert response.context["plan"].from_year == year
+    assert f"{year}年度 → {year + 1}年度" in response.content.decode()

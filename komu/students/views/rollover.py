@@ -54,7 +54,9 @@ def rollover(request: HttpRequest) -> HttpResponse:
     crumbs = [{"label": _("児童生徒"), "url": reverse("students:list")}, {"label": _("年次更新"), "url": ""}]
     if school is None:
         return render(request, "students/rollover.html", {"schools": schools, "plan": None, "breadcrumbs": crumbs})
-    from_year = _int(params.get("from_year")) or fiscal_year_of(timezone.localdate())
+    current = fiscal_year_of(timezone.localdate())
+    from_year = _int(params.get("from_year")) or selectors.rollover_default_from_year(actor=actor,
+                                                                                     school_id=school.pk)
     if not 2000 <= from_year <= 2100:
         raise Http404
     grades = codes.grades_for_school_type(school.school_type)
@@ -96,6 +98,7 @@ def rollover(request: HttpRequest) -> HttpResponse:
     except ValidationFailed as exc:
         return render(request, "students/rollover.html", {
             "schools": schools, "school": school, "plan": None, "missing": str(exc), "from_year": from_year,
+            "year_choices": sorted({current - 1, current, from_year}),
             "breadcrumbs": crumbs,
         })
     if form is None:
@@ -105,6 +108,7 @@ def rollover(request: HttpRequest) -> HttpResponse:
         )
     return render(request, "students/rollover.html", {
         "schools": schools, "school": school, "plan": plan, "form": form, "from_year": from_year,
+        "year_choices": sorted({current - 1, current, from_year}),
         "reform": reform, "grade_choices": grade_choices, "breadcrumbs": crumbs,
     })
 
