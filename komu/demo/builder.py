@@ -688,6 +688,9 @@ class _Builder:
         students, guardians = self.students_and_guardians(demo_family)
         TOTPDevice.objects.bulk_create(self.devices)
         DemoAccount.objects.bulk_create(self.accounts)
+        from komu.demo.surveys import build as build_surveys  # 照会・回答: outbreak figures, a late survey
+
+        build_surveys(board=board, schools=[s for _p, s, _c in schools], seed=self.seed)
         summary = DemoSummary(
             seed=self.seed,
             fiscal_year=self.fiscal_year,
