@@ -234,7 +234,7 @@ def token_authenticate(raw: str) -> AccessToken | None:
 def rate_limit_hit(client: ApiClient) -> bool:
     """Count one request in the client's current minute; True when it is over its limit (→ 429)."""
     minute = int(timezone.now().timestamp() // 60)
-    key = f"oneroster:rate:{client.pk}:{minute}"
+    key = f"oneroster:rate:{client.client_id}:{minute}"
     if cache.add(key, 1, timeout=120):
         return client.rate_limit_per_minute < 1
     try:
