@@ -76,9 +76,19 @@ def class_choices_for(*, actor: Actor, school_id: int | None = None) -> list[Hom
     )
 
 
+def _current(memberships: list[ClassMembership], today: datetime.date) -> ClassMembership | None:
+    """Where a pupil is today: the class of the 年度 containing today; else the newest (an entrant placed for next
+    年度, whose first day has not come). Next year's classes prepared in March must not hide this year's."""
+    for m in memberships:
+        year = m.homeroom_class.school_year
+        if year.start_date <= today <= year.end_date:
+            return m
+    return memberships[0] if memberships else None
+
+
 def _rows(qs: QuerySet[Student], homeroom_class: HomeroomClass | None) -> list[StudentRow]:
-    # Without a class, show the newest year's class: last year's membership is history, not where they are.
-    membership_qs = ClassMembership.objects.select_related("homeroom_class").order_by(
+    # Without a class, show the class of today's 年度 (see _current): last year's membership is history.
+    membership_qs = ClassMembership.objects.select_related("homeroom_class__school_year").order_by(
         "-homeroom_class__school_year__year", "shusseki_no"
     )
     if homeroom_class is not None:
@@ -87,8 +97,9 @@ def _rows(qs: QuerySet[Student], homeroom_class: HomeroomClass | None) -> list[S
         Prefetch("memberships", queryset=membership_qs, to_attr="current_memberships")
     )
     rows = []
+    today = timezone.localdate()
     for s in students:
-        m = s.current_memberships[0] if s.current_memberships else None
+        m = _current(s.current_memberships, today)
         rows.append(
             StudentRow(
                 id=s.pk,

@@ -211,3 +211,21 @@ def test_other_school_and_roles_without_the_capability_are_not_found(world: Worl
 def test_preview_of_a_year_that_does_not_exist_says_so(world: World) -> None:
     with pytest.raises(ValidationFailed):
         rollover_preview(actor=get_actor(world.user("principal_a")), school_id=world.school_a.pk, from_year=1999)
+
+
+def test_search_shows_this_years_class_while_next_years_is_prepared(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from komu.students.selectors import student_list
+
+    _march(monkeypatch, world)
+    year = world.class_a1.school_year.year
+    actor = get_actor(world.user("principal_a"))
+    plan = rollover_preview(actor=actor, school_id=world.school_a.pk, from_year=year)
+    rollover_apply(actor=actor, school_id=world.school_a.pk, from_year=year,
+                   plan_options=_options(plan, graduation=datetime.date(year + 1, 3, 19)))
+    rows = student_list(actor=actor, kana="タカハシ ヨシノ")
+    assert [r.class_label for r in rows] == ["小学1年 1組"]
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: datetime.date(year + 1, 4, 8))
+    rows = student_list(actor=actor, kana="タカハシ ヨシノ")
+    assert [r.class_label for r in rows] == ["小学2年 1組"]
