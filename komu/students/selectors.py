@@ -9,11 +9,13 @@ from dataclasses import field as dataclass_field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from komu.access import roles, scope
 from komu.access.scope import Actor
+from komu.audit.models import AuditEvent
 from komu.audit.services import Scope, audit_record
 from komu.core import codes
 from komu.core.wareki import fiscal_year_of
@@ -28,7 +30,7 @@ from komu.students.models import (
     SpecialNeedsPlacement,
     Student,
 )
-from komu.students.services import RolloverPlan, kana_order_key, rollover_preview
+from komu.students.services import ROLLOVER_APPLIED, RolloverPlan, kana_order_key, rollover_preview
 
 
 @dataclass(frozen=True)
@@ -583,15 +585,80 @@ def guardian_get_for_edit(*, actor: Actor, student_id: Any, guardian_id: Any) ->
 def rollover_default_from_year(*, actor: Actor, school_id: Any) -> int:
     """The 年度 the roll-over screen starts from: this one, except early in a new 年度 (April–June) when last
     year's roll-over has not been run yet — a school that missed it in March does it first thing in April."""
-    from komu.students.services import ROLLOVER_APPLIED
-
     school = scope.get_in_scope(scope.schools_for(actor, roles.YEAR_ROLLOVER), pk=school_id)
     today = timezone.localdate()
     current = fiscal_year_of(today)
     if today.month not in (4, 5, 6) or not SchoolYear.objects.filter(school=school, year=current - 1).exists():
         return current
-    from komu.audit.models import AuditEvent
-
     done = AuditEvent.objects.filter(action=ROLLOVER_APPLIED, object_type="directory.school",
                                      object_id=str(school.pk), detail__from_year=current - 1).exists()
     return current if done else current - 1
+
+
+# --- To-dos for the home page (komu/web reads these; counts only, no names, so not audited) ----------------------
+
+@dataclass(frozen=True)
+class PlacementTodo:
+    """学級編制待ち: pupils of one school waiting for a class of a 年度 and grade."""
+
+    school_id: int
+    school_name: str
+    year: int
+    grade_code: str
+    grade_label: str
+    count: int
+
+    @property
+    def url(self) -> str:
+        return f"{reverse('students:placement')}?school={self.school_id}&year={self.year}&grade={self.grade_code}"
+
+
+def placement_todos(*, actor: Actor) -> list[PlacementTodo]:
+    """Per school, 年度 and grade: how many pupils await class placement (accepted entrants, transfer-ins,
+    re-formed grades). For the home page of school administrators, vice-principals and principals."""
+    schools = scope.schools_for(actor, roles.CLASS_PLACEMENT)
+    rows = (
+        Student.objects.filter(school__in=schools, is_active=True, pending_year__isnull=False)
+        .values("school_id", "school__name", "pending_year", "pending_grade_code")
+        .annotate(n=Count("pk")).order_by("school__code", "pending_year", "pending_grade_code")
+    )
+    return [
+        PlacementTodo(school_id=r["school_id"], school_name=r["school__name"], year=r["pending_year"] or 0,
+                      grade_code=r["pending_grade_code"],
+                      grade_label=codes.GRADES.get(r["pending_grade_code"], r["pending_grade_code"]), count=r["n"])
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class RolloverTodo:
+    school_id: int
+    school_name: str
+    from_year: int
+
+    @property
+    def url(self) -> str:
+        return f"{reverse('students:rollover')}?school={self.school_id}&from_year={self.from_year}"
+
+
+def rollover_todos(*, actor: Actor) -> list[RolloverTodo]:
+    """Schools whose year roll-over is due and not yet run: from February (the roll-over is prepared in March)
+    until it has run, including an April–June catch-up for last 年度."""
+    today = timezone.localdate()
+    current = fiscal_year_of(today)
+    if today.month in (2, 3):
+        from_year = current
+    elif today.month in (4, 5, 6):
+        from_year = current - 1
+    else:
+        return []
+    schools = list(
+        scope.schools_for(actor, roles.YEAR_ROLLOVER).filter(years__year=from_year).distinct().order_by("code")
+    )
+    done = set(
+        AuditEvent.objects.filter(action=ROLLOVER_APPLIED, object_type="directory.school",
+                                  object_id__in=[str(s.pk) for s in schools], detail__from_year=from_year)
+        .values_list("object_id", flat=True)
+    )
+    return [RolloverTodo(school_id=s.pk, school_name=s.name, from_year=from_year) for s in schools
+            if str(s.pk) not in done]

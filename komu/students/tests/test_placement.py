@@ -221,3 +221,16 @@ def test_a_proposal_naming_another_grades_class_is_not_found(world: World) -> No
     with pytest.raises(NotFoundOrNoAccess):
         placement_apply_proposal(actor=get_actor(world.user("school_admin_a")), school_id=world.school_a.pk,
                                  year=year.year, grade_code="P1", moves=[PlacementMove(str(a.pk), other.pk)])
+
+
+def test_home_page_todo_counts_pupils_awaiting_placement_per_grade(world: World) -> None:
+    from komu.students.selectors import placement_todos
+
+    year = world.class_a1.school_year.year + 1
+    _entrant(world.school_a, year, "青木", "一", "アオキ", "ハジメ")
+    _entrant(world.school_a, year, "井上", "二", "イノウエ", "ジ")
+    _entrant(world.school_b, year, "鈴木", "三", "スズキ", "サブロウ")
+    todos = placement_todos(actor=get_actor(world.user("principal_a")))
+    assert [(t.school_id, t.year, t.grade_label, t.count) for t in todos] == [(world.school_a.pk, year, "小学1年", 2)]
+    assert todos[0].url.startswith("/students/placement/?school=")
+    assert placement_todos(actor=get_actor(world.user("homeroom_a1"))) == []

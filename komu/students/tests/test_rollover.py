@@ -229,3 +229,18 @@ def test_search_shows_this_years_class_while_next_years_is_prepared(
     monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: datetime.date(year + 1, 4, 8))
     rows = student_list(actor=actor, kana="タカハシ ヨシノ")
     assert [r.class_label for r in rows] == ["小学2年 1組"]
+
+
+def test_home_page_todo_names_schools_whose_rollover_is_due(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from komu.students.selectors import rollover_todos
+
+    year = world.class_a1.school_year.year
+    actor = get_actor(world.user("principal_a"))
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: datetime.date(year, 11, 26))
+    assert rollover_todos(actor=actor) == []
+    _march(monkeypatch, world)
+    assert [(t.school_id, t.from_year) for t in rollover_todos(actor=actor)] == [(world.school_a.pk, year)]
+    plan = rollover_preview(actor=actor, school_id=world.school_a.pk, from_year=year)
+    rollover_apply(actor=actor, school_id=world.school_a.pk, from_year=year,
+                   plan_options=_options(plan, graduation=datetime.date(year + 1, 3, 19)))
+    assert rollover_todos(actor=actor) == []
