@@ -720,7 +720,8 @@ class _Tally:
 def placement_auto_propose(*, actor: Actor, school_id: Any, year: int, grade_code: str) -> PlacementProposal:
     """Propose classes for every pupil awaiting placement in a 年度 and grade; writes nothing.
 
-    Pupils placed in 特別支援学級 go to the grade's 特別支援学級 (the smallest first). The others are spread
+    Pupils placed in 特別支援学級 go to the grade's 特別支援学級 — one of the kind their recorded category names
+    if there is one — the smallest first. The others are spread
     over the regular classes in kana order, sex by sex, each to the class with the fewest pupils of that sex,
     then the fewest pupils, counting those already placed; 通級 pupils are spread first so that they are not
     gathered in one class."""
@@ -760,7 +761,11 @@ def placement_auto_propose(*, actor: Actor, school_id: Any, year: int, grade_cod
         if not special:
             unplaced.append(str(student.pk))
             continue
-        put(student, min(special, key=lambda t: (t.total, position[t.klass.pk])))
+        # A class whose kind (知的障害, 自閉症・情緒障害 …) the pupil's recorded category names comes first.
+        matching = [t for t in special
+                    if t.klass.special_needs_category
+                    and t.klass.get_special_needs_category_display() in student.special_needs_category]
+        put(student, min(matching or special, key=lambda t: (t.total, position[t.klass.pk])))
     others = [s for s in pending if s.special_needs_placement != SpecialNeedsPlacement.SPECIAL_NEEDS_CLASS]
     resource = [s for s in others if s.special_needs_placement == SpecialNeedsPlacement.RESOURCE_ROOM]
     rest = [s for s in others if s.special_needs_placement != SpecialNeedsPlacement.RESOURCE_ROOM]

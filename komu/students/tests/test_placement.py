@@ -234,3 +234,23 @@ def test_home_page_todo_counts_pupils_awaiting_placement_per_grade(world: World)
     assert [(t.school_id, t.year, t.grade_label, t.count) for t in todos] == [(world.school_a.pk, year, "小学1年", 2)]
     assert todos[0].url.startswith("/students/placement/?school=")
     assert placement_todos(actor=get_actor(world.user("homeroom_a1"))) == []
+
+
+def test_auto_proposal_prefers_the_special_needs_class_of_the_pupils_category(world: World) -> None:
+    year = _next_year(world)
+    intellectual = HomeroomClass.objects.create(
+        school_year=year, grade_code="P1", name="ひまわり", kind=HomeroomClass.Kind.SPECIAL_NEEDS,
+        special_needs_category=HomeroomClass.SpecialNeedsCategory.INTELLECTUAL)
+    autism = HomeroomClass.objects.create(
+        school_year=year, grade_code="P1", name="たんぽぽ", kind=HomeroomClass.Kind.SPECIAL_NEEDS,
+        special_needs_category=HomeroomClass.SpecialNeedsCategory.AUTISM_EMOTIONAL)
+    pupils = [
+        _entrant(world.school_a, year.year, f"支援{i}", "一", kana, "ハジメ",
+                 special_needs_placement=SpecialNeedsPlacement.SPECIAL_NEEDS_CLASS, special_needs_category=category)
+        for i, (kana, category) in enumerate([("アイダ", "自閉症・情緒障害"), ("イトウ", "自閉症・情緒障害"),
+                                             ("ウエダ", "")])
+    ]
+    proposal = placement_auto_propose(actor=get_actor(world.user("school_admin_a")), school_id=world.school_a.pk,
+                                      year=year.year, grade_code="P1")
+    target = {m.student_id: m.homeroom_class_id for m in proposal.moves}
+    assert [target[str(p.pk)] for p in pupils] == [autism.pk, autism.pk, intellectual.pk]
