@@ -60,6 +60,11 @@ class ImportReport:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def created_list(self) -> list[tuple[str, int]]:
+        """For templates (a Counter's `.items` would be read as the key "items")."""
+        return list(self.created.items())
+
 
 class _Abort(Exception):
     """Stops the apply and rolls the transaction back; the report holds the reason."""

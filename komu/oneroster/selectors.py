@@ -61,3 +61,13 @@ def client_scope(client: ApiClient, *, year: int | None = None) -> Scope:
     school_ids = tuple(client.schools.filter(board_id=client.board_id).order_by("pk").values_list("pk", flat=True))
     return Scope(board_ids=(client.board_id,), school_ids=school_ids,
                  year=year or fiscal_year_of(timezone.localdate()))
+
+
+def client_boards(*, actor: Actor) -> list[Board]:
+    """Boards whose API clients the actor registers (a board officer's own board)."""
+    ids = [g.board_id for g in actor.grants_with(roles.ONEROSTER_CLIENTS) if g.board_id is not None]
+    return list(Board.objects.filter(pk__in=ids).order_by("code"))
+
+
+def client_school_choices(*, board: Board) -> list[School]:
+    return list(School.objects.filter(board=board, is_active=True).order_by("code"))
