@@ -146,6 +146,7 @@ class TableResult:
     errors: list[TableIssue]
     format: Literal["csv", "xlsx"] | None = None
     encoding: str | None = None  # CSV only: "utf-8-sig", "utf-8" or "cp932"
+    fatal: bool = False  # the file as a whole was rejected (rows handed to ``on_row`` before that are void)
 
     @property
     def ok(self) -> bool:
@@ -229,12 +230,17 @@ def read_table(
     max_columns: int = DEFAULT_MAX_COLUMNS,
     zip_limits: ZipLimits = ZipLimits(),  # frozen, so safe as a default
     max_errors: int = DEFAULT_MAX_ERRORS,
+    on_row: Callable[[Row], None] | None = None,
 ) -> TableResult:
     """Read a CSV or XLSX upload against ``schema``.
 
     XLSX is recognised by its zip signature, anything else is CSV: UTF-8 (with or without BOM) strictly, then
     CP932 strictly — never ``shift_jis``, which fails on 髙 﨑 ① ㈱. ``max_rows`` counts every line after the
     heading, blank ones included, so a file of a million empty rows is refused too.
+
+    With ``on_row``, each valid row is handed to it as soon as it is read instead of being collected in
+    :attr:`TableResult.rows` (which stays empty), so a large file is never held as rows in memory. The caller
+    must still discard what it built when the result has errors, exactly as it would ignore ``rows``.
     """
     issues = _Issues(filename, max_errors)
     result = TableResult(rows=[], errors=issues.items)
@@ -266,12 +272,13 @@ def read_table(
 
     try:
         result.rows = _read_records(
-            records, schema, issues, max_rows, max_columns, ragged=result.format == "csv"
+            records, schema, issues, max_rows, max_columns, ragged=result.format == "csv", on_row=on_row
         )
     finally:
         records.close()  # releases the workbook now if we stopped early, not whenever GC runs
     if issues.fatal:
         result.rows = []
+        result.fatal = True
     return result
 
 
@@ -518,6 +525,7 @@ def _read_records(
     max_columns: int,
     *,
     ragged: bool,
+    on_row: Callable[[Row], None] | None = None,
 ) -> list[Row]:
     rows: list[Row] = []
     header: _Header | None = None
@@ -550,7 +558,10 @@ def _read_records(
         else:
             row = _read_row(line, cells, header, issues)
             if row is not None and _unique_ok(row, header, first_seen, issues):
-                rows.append(row)
+                if on_row is None:
+                    rows.append(row)
+                else:
+                    on_row(row)
         if issues.full:
             break
     if header is None and not issues.fatal:

@@ -393,18 +393,24 @@ def parse_gakureibo(
 
     ``max_bytes``/``max_rows`` are read_table's limits; a large city's whole 学齢簿 may need more than the
     defaults (the caller checks the byte limit before it even stores the upload)."""
+
+    def read(schema_layout: Literal["komu", "applic"]) -> tuple[TableResult, _Builder]:
+        builder = _Builder(filename, schema_layout, fiscal_year)
+        schema = KOMU_SCHEMA if schema_layout == "komu" else APPLIC_SCHEMA
+        table = read_table(
+            data, filename=filename, schema=schema, max_bytes=max_bytes, max_rows=max_rows, on_row=builder.add
+        )
+        return table, builder
+
     if layout == "auto":
-        komu = read_table(data, filename=filename, schema=KOMU_SCHEMA, max_bytes=max_bytes, max_rows=max_rows)
+        komu, komu_builder = read("komu")
         if any(issue.code in _HEADER_CODES for issue in komu.errors):
-            applic = read_table(
-                data, filename=filename, schema=APPLIC_SCHEMA, max_bytes=max_bytes, max_rows=max_rows
-            )
+            applic, applic_builder = read("applic")
             if not any(issue.code in _HEADER_CODES for issue in applic.errors):
-                return _Builder(filename, "applic", fiscal_year).build(applic)
-        return _Builder(filename, "komu", fiscal_year).build(komu)
-    schema = KOMU_SCHEMA if layout == "komu" else APPLIC_SCHEMA
-    table = read_table(data, filename=filename, schema=schema, max_bytes=max_bytes, max_rows=max_rows)
-    return _Builder(filename, layout, fiscal_year).build(table)
+                return applic_builder.build(applic)
+        return komu_builder.build(komu)
+    table, builder = read(layout)
+    return builder.build(table)
 
 
 def _split_full_name(full: str) -> tuple[str, str]:
@@ -423,6 +429,7 @@ class _Builder:
         self.errors: list[GakureiboIssue] = []
         self.warnings: list[GakureiboIssue] = []
         self._flagged: set[int] = set()
+        self.rows: list[EntrantRow] = []
 
     def error(self, line: int | None, column: str | None, value: str | None, message: str, code: str) -> None:
         self.errors.append(GakureiboIssue(self.filename, line, column, value, message, code))
@@ -434,16 +441,22 @@ class _Builder:
     def heading(self, key: str) -> str:
         return _HEADINGS[self.layout][key]
 
+    def add(self, row: Row) -> None:
+        """One row as read_table reads it: converted at once, so the file is never held as table rows."""
+        entrant = self._row(row)
+        if entrant is not None:
+            self.rows.append(entrant)
+
     def build(self, table: TableResult) -> GakureiboParse:
-        self.errors.extend(_table_issue(self.filename, issue) for issue in table.errors)
-        rows: list[EntrantRow] = []
-        # Consume the table's rows as they are converted, so a 100,000-row file is not held twice in memory.
-        pending, table.rows = table.rows, []
-        pending.reverse()
-        while pending:
-            entrant = self._row(pending.pop())
-            if entrant is not None:
-                rows.append(entrant)
+        if table.fatal:
+            # The file as a whole was refused: what was said about its first rows no longer matters.
+            self.rows, self.errors, self.warnings = [], [], []
+        self.errors[:0] = [_table_issue(self.filename, issue) for issue in table.errors]
+        rows = self.rows
+        self.rows = []
+        for row in table.rows:  # only when read without ``on_row``
+            self.add(row)
+        rows.extend(self.rows)
         self._check_lost_zeros(rows)
         rows = [_with_review(r, r.line in self._flagged) for r in rows]
         if self.errors:

@@ -30,6 +30,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -139,14 +140,21 @@ def _progress_key(import_id: Any) -> str:
     return f"komu:rosters:gakureibo-import:{import_id}:progress"
 
 
-def _progress_publish(imp: GakureiboImport, *, to_database: bool) -> None:
+# The database copy of the progress is refreshed at most this often: SQLite rewrites the whole row on UPDATE,
+# including the stored file (tens of MB for a large city), so one update per batch would cost more than the work.
+_DB_PROGRESS_EVERY_SECONDS: Final = 2.0
+
+
+def _progress_publish(imp: GakureiboImport, *, to_database: bool, force: bool = True) -> None:
     cache.set(
         _progress_key(imp.pk),
         {"status": imp.status, "done": imp.progress_done, "total": imp.progress_total},
         _PROGRESS_SECONDS,
     )
-    if to_database:
+    now = time.monotonic()
+    if to_database and (force or now - imp.__dict__.get("_progress_saved", 0.0) >= _DB_PROGRESS_EVERY_SECONDS):
         # Outside any transaction (validation): committed at once, so another connection sees it.
+        imp.__dict__["_progress_saved"] = now
         GakureiboImport.objects.filter(pk=imp.pk).update(
             status=imp.status, progress_done=imp.progress_done, progress_total=imp.progress_total
         )
@@ -422,6 +430,10 @@ def _decoded_content(imp: GakureiboImport) -> bytes:
         raise ImportFailed("保存したファイルを読み出せません。もう一度ファイルをアップロードしてください。") from None
     if hashlib.sha256(data).hexdigest() != imp.sha256:
         raise ImportFailed("保存したファイルが検証したものと一致しません。もう一度ファイルをアップロードしてください。")
+    # Let go of the decrypted base64 text and its ciphertext (together 2.5× the file): the field becomes
+    # deferred, so a later save() leaves the stored copy as it is unless the caller sets it.
+    imp.__dict__.pop("content", None)
+    imp.__dict__.pop("_sealed_content", None)
     return data
 
 
@@ -529,7 +541,7 @@ def _validate_report(
             samples[kind].append(_change_sample(kind, prepared, pk))
         if index % BATCH_SIZE == 0:
             imp.progress_done = index
-            _progress_publish(imp, to_database=True)
+            _progress_publish(imp, to_database=True, force=False)
             if on_progress is not None:
                 on_progress(index, len(parse.rows))
     warnings = sorted([*parse.warnings, *comparison.warnings], key=lambda i: (i.line or 0, i.code))
