@@ -109,15 +109,15 @@ ROLE_PRECEDENCE = [
 # their schools and the boards below, schools to their board) and record what still goes out by fax or paper;
 # every staff member of a school (and a board officer) reads the notices addressed to it; 受領 is one click by
 # the principal, vice-principal, school office or board officer. お便り to guardians: principal,
-# vice-principal and school office for the whole school, a homeroom teacher for their own class; guardians read
-# and reply for their children.
+# vice-principal and school office for the whole school, a homeroom teacher for their own class, a board officer
+# to the guardians of its schools (one letter per school); guardians read and reply for their children.
 NOTICES_SEND = "notices.send"
 NOTICES_RECEIVE = "notices.receive"
 NOTICES_ACKNOWLEDGE = "notices.acknowledge"
 LETTERS_SEND = "notices.letters_send"
 LETTERS_READ = "notices.letters_read"
 _NOTICES_GRANTS = {
-    Role.BOARD_OFFICER: {NOTICES_SEND, NOTICES_RECEIVE, NOTICES_ACKNOWLEDGE},
+    Role.BOARD_OFFICER: {NOTICES_SEND, NOTICES_RECEIVE, NOTICES_ACKNOWLEDGE, LETTERS_SEND},
     Role.PRINCIPAL: {NOTICES_SEND, NOTICES_RECEIVE, NOTICES_ACKNOWLEDGE, LETTERS_SEND},
     Role.VICE_PRINCIPAL: {NOTICES_SEND, NOTICES_RECEIVE, NOTICES_ACKNOWLEDGE, LETTERS_SEND},
     Role.SCHOOL_ADMIN: {NOTICES_SEND, NOTICES_RECEIVE, NOTICES_ACKNOWLEDGE, LETTERS_SEND},

@@ -175,6 +175,9 @@ class Letter(models.Model):
     audience_label = models.CharField("送付先の表示", max_length=100)
     reply_kind = models.CharField("返信", max_length=10, choices=ReplyKind.choices, default=ReplyKind.NONE)
     reply_deadline = models.DateField("返信の期限", null=True, blank=True)
+    # A board writing to the guardians of its schools sends one letter per school, each naming the board.
+    via_board = models.ForeignKey("directory.Board", on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+", verbose_name="送信した教育委員会")
 
     class Meta:
         ordering = ("-sent_at",)

@@ -203,7 +203,7 @@ def letters_sent_for(*, actor: Actor, limit: int = 200) -> list[LetterSentRow]:
             n_read=Count("recipients", filter=Q(recipients__read_at__isnull=False), distinct=True),
             n_replied=Count("recipients", filter=Q(recipients__replies__isnull=False), distinct=True),
         )
-        .order_by("-sent_at")[:limit]
+        .select_related("school").order_by("-sent_at")[:limit]
     )
     return [LetterSentRow(x, x.n_total, x.n_read, x.n_replied) for x in qs]
 
@@ -224,7 +224,8 @@ def letter_status(*, actor: Actor, letter_id: Any) -> tuple[Letter, list[LetterS
     from komu.core.codes import GRADES
     from komu.students.models import ClassMembership
 
-    letter = get_in_scope(Letter.objects.filter(letters_sent_scope(actor)), pk=letter_id)
+    letter = get_in_scope(Letter.objects.filter(letters_sent_scope(actor)).select_related("school", "via_board"),
+                          pk=letter_id)
     recipients = list(letter.recipients.select_related("student", "homeroom_class"))
     numbers = dict(
         ((m[0], m[1]), m[2]) for m in ClassMembership.objects.filter(
@@ -289,7 +290,8 @@ def letter_for_guardian(*, actor: Actor, letter_id: Any) -> tuple[Letter, list[G
     if not actor.has(roles.LETTERS_READ):
         raise NotFoundOrNoAccess(_("見つかりません。"))
     letter = get_in_scope(
-        Letter.objects.filter(recipients__student_id__in=list(actor.child_ids)).distinct().select_related("school"),
+        Letter.objects.filter(recipients__student_id__in=list(actor.child_ids)).distinct().select_related(
+            "school", "via_board"),
         pk=letter_id,
     )
     children = []

@@ -413,11 +413,63 @@ def letters(request: HttpRequest) -> HttpResponse:
     })
 
 
+class BoardLetterForm(forms.Form):
+    """A board's letter to the guardians of its schools (sent through each school)."""
+
+    title = LetterForm.base_fields["title"]
+    body = LetterForm.base_fields["body"]
+    school_ids = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("送り先の学校（全校の保護者）"), coerce=int, widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": gettext_lazy("送り先の学校を選んでください。"),
+                        "invalid_choice": gettext_lazy("送り先の学校を選び直してください。")},
+    )
+    reply_kind = LetterForm.base_fields["reply_kind"]
+    reply_deadline = LetterForm.base_fields["reply_deadline"]
+
+    def __init__(self, actor: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schools = list(letter_svc.board_letter_schools(actor))
+        _choice_field(self, "school_ids").choices = [(s.pk, s.name) for s in schools]
+        self.fields["school_ids"].initial = [s.pk for s in schools]
+
+    def to_input(self, uploads: tuple[Upload, ...]) -> letter_svc.LetterInput:
+        d = self.cleaned_data
+        return letter_svc.LetterInput(
+            title=d["title"], body=d.get("body") or "", audience=Letter.Audience.SCHOOL,
+            school_ids=tuple(d["school_ids"]), reply_kind=d["reply_kind"], reply_deadline=d.get("reply_deadline"),
+            attachments=uploads,
+        )
+
+
+def _board_letter_new(request: HttpRequest, actor: Any) -> HttpResponse:
+    form = BoardLetterForm(actor, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            sent_letters = letter_svc.letters_send_from_board(actor=actor, data=form.to_input(_uploads(request)))
+        except NotFoundOrNoAccess:
+            raise Http404 from None
+        except ValidationFailed as exc:
+            _put_errors(form, exc)
+            if "attachments" in exc.errors:
+                form.add_error(None, " ".join(exc.errors["attachments"]))
+        else:
+            messages.success(request, _("「%(title)s」を %(n)d 校の保護者に送りました（学校ごとに1通）。") % {
+                "title": sent_letters[0].title, "n": len(sent_letters)})
+            return redirect("notices:letters")
+    return render(request, "notices/letter_form.html", {
+        "form": form, "board_letter": True,
+        "max_mb": attachments.MAX_BYTES // (1024 * 1024), "max_files": attachments.MAX_FILES,
+        "breadcrumbs": _crumbs((_("保護者へのお便り"), reverse("notices:letters")), (_("お便りを送る"), "")),
+    })
+
+
 @login_required
 @require_capability(roles.LETTERS_SEND)
 @require_http_methods(["GET", "POST"])
 def letter_new(request: HttpRequest) -> HttpResponse:
     actor = get_actor(request.user)
+    if not letter_svc.sendable_classes(actor) and letter_svc.board_ids_for_letters(actor):
+        return _board_letter_new(request, actor)
     form = LetterForm(actor, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

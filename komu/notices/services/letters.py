@@ -25,7 +25,7 @@ from komu.audit import context as audit_context
 from komu.audit.services import Scope, audit_record
 from komu.core.codes import GRADES
 from komu.core.errors import NotFoundOrNoAccess, ValidationFailed
-from komu.directory.models import HomeroomClass, Role, School
+from komu.directory.models import Board, HomeroomClass, Role, School
 from komu.notices.models import Letter, LetterRecipient, LetterReply
 from komu.notices.notifications import notify
 from komu.notices.services.attachments import Upload, attachments_store, check_uploads
@@ -42,6 +42,7 @@ class LetterInput:
     reply_kind: str = Letter.ReplyKind.NONE
     reply_deadline: datetime.date | None = None
     attachments: tuple[Upload, ...] = field(default_factory=tuple)
+    school_ids: tuple[int, ...] = ()  # a board's letter: the schools whose guardians it goes to
 
 
 def _current_classes(school_id: int) -> QuerySet[HomeroomClass]:
@@ -71,13 +72,6 @@ def _whole_school_ids(actor: Actor) -> set[int]:
     """Schools the actor may write to as a whole (grades, whole school): not a homeroom teacher's grant alone."""
     return {g.school_id for g in actor.grants_with(roles.LETTERS_SEND)
             if g.school_id is not None and g.role != Role.HOMEROOM_TEACHER}
-
-
-def letter_school_for(actor: Actor) -> School:
-    for grant in actor.grants_with(roles.LETTERS_SEND):
-        if grant.school_id is not None:
-            return School.objects.get(pk=grant.school_id)
-    raise NotFoundOrNoAccess(_("見つかりません。"))
 
 
 def _audience(actor: Actor, data: LetterInput) -> tuple[School, list[HomeroomClass], str]:
@@ -121,24 +115,20 @@ def _validate(data: LetterInput) -> None:
         raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
 
 
-@transaction.atomic
-def letter_send(*, actor: Actor, data: LetterInput) -> Letter:
-    require(actor, roles.LETTERS_SEND)
-    _validate(data)
-    school, classes, label = _audience(actor, data)
+def _create(actor: Actor, school: School, classes: list[HomeroomClass], label: str, data: LetterInput,
+            checked: list[Any], *, audience: str, via_board: Board | None = None) -> Letter | None:
+    """One letter to the guardians of the pupils of `classes` at one school; None when there is no pupil."""
     memberships = list(
         ClassMembership.objects.filter(homeroom_class__in=classes, student__is_active=True)
         .values_list("student_id", "homeroom_class_id")
     )
     if not memberships:
-        raise ValidationFailed(_("この送り先には児童生徒がいません。送り先を選び直してください。"),
-                               errors={"audience": [_("この送り先には児童生徒がいません。送り先を選び直してください。")]})
-    checked = check_uploads(list(data.attachments))
+        return None
     letter = Letter(
         school=school, sent_by=actor.user, sent_at=timezone.now(), title=data.title.strip(), body=data.body.strip(),
-        audience=data.audience, homeroom_class=classes[0] if data.audience == Letter.Audience.CLASS else None,
-        grade_code=data.grade_code if data.audience == Letter.Audience.GRADE else "", audience_label=label,
-        reply_kind=data.reply_kind, reply_deadline=data.reply_deadline,
+        audience=audience, homeroom_class=classes[0] if audience == Letter.Audience.CLASS else None,
+        grade_code=data.grade_code if audience == Letter.Audience.GRADE else "", audience_label=label,
+        reply_kind=data.reply_kind, reply_deadline=data.reply_deadline, via_board=via_board,
     )
     letter.full_clean()
     letter.save()
@@ -150,7 +140,8 @@ def letter_send(*, actor: Actor, data: LetterInput) -> Letter:
     audit_record(actor=actor.user, action="notices.letter.sent", obj=letter,
                  scope=Scope(school_id=school.pk, board_id=school.board_id),
                  detail={"audience": label, "pupils": len(memberships), "reply_kind": letter.reply_kind,
-                         "attachments": [a.sha256 for a in attachments]})
+                         "attachments": [a.sha256 for a in attachments],
+                         "via_board": via_board.pk if via_board else None})
     guardians = (
         GuardianLink.objects.filter(student_id__in=[m[0] for m in memberships], guardian__user__isnull=False)
         .select_related("guardian__user")
@@ -161,6 +152,61 @@ def letter_send(*, actor: Actor, data: LetterInput) -> Letter:
     return letter
 
 
+def _no_pupils() -> ValidationFailed:
+    message = _("この送り先には児童生徒がいません。送り先を選び直してください。")
+    return ValidationFailed(message, errors={"audience": [message]})
+
+
+@transaction.atomic
+def letter_send(*, actor: Actor, data: LetterInput) -> Letter:
+    """A school's letter to the guardians of a class, a grade or the whole school."""
+    require(actor, roles.LETTERS_SEND)
+    _validate(data)
+    school, classes, label = _audience(actor, data)
+    checked = check_uploads(list(data.attachments))
+    letter = _create(actor, school, classes, label, data, checked, audience=data.audience)
+    if letter is None:
+        raise _no_pupils()
+    return letter
+
+
+def board_ids_for_letters(actor: Actor) -> set[int]:
+    return {g.board_id for g in actor.grants_with(roles.LETTERS_SEND)
+            if g.role == Role.BOARD_OFFICER and g.board_id is not None}
+
+
+def board_letter_schools(actor: Actor) -> QuerySet[School]:
+    """Schools a board officer may write to the guardians of: the board's own schools."""
+    return School.objects.filter(board_id__in=board_ids_for_letters(actor), is_active=True).order_by(
+        "school_type", "code")
+
+
+@transaction.atomic
+def letters_send_from_board(*, actor: Actor, data: LetterInput) -> list[Letter]:
+    """A board writes to the guardians of its schools: one letter per school (the school's pupils), each naming
+    the board, so that every school sees and follows its own."""
+    require(actor, roles.LETTERS_SEND)
+    board_ids = board_ids_for_letters(actor)
+    if not board_ids:
+        raise NotFoundOrNoAccess(_("見つかりません。"))
+    _validate(data)
+    wanted = set(data.school_ids)
+    schools = list(board_letter_schools(actor).filter(pk__in=wanted).select_related("board"))
+    if not wanted or len(schools) != len(wanted):
+        message = _("送り先の学校を選んでください。")
+        raise ValidationFailed(message, errors={"school_ids": [message]})
+    checked = check_uploads(list(data.attachments))
+    letters = []
+    for school in schools:
+        letter = _create(actor, school, list(_current_classes(school.pk)), _("全校"), data, checked,
+                         audience=Letter.Audience.SCHOOL, via_board=school.board)
+        if letter is not None:
+            letters.append(letter)
+    if not letters:
+        raise _no_pupils()
+    return letters
+
+
 def letters_sent_scope(actor: Actor) -> Q:
     """Letters the actor may follow: all of their school's (principal, vice-principal, office) or, for a homeroom
     teacher, those to their class and those they sent."""
@@ -168,6 +214,8 @@ def letters_sent_scope(actor: Actor) -> Q:
     for grant in actor.grants_with(roles.LETTERS_SEND):
         if grant.role == Role.HOMEROOM_TEACHER:
             q |= Q(homeroom_class_id=grant.class_id) | Q(sent_by_id=actor.user.pk, school_id=grant.school_id)
+        elif grant.role == Role.BOARD_OFFICER:
+            q |= Q(via_board_id=grant.board_id)
         elif grant.school_id is not None:
             q |= Q(school_id=grant.school_id)
     return q

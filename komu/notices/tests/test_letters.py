@@ -128,3 +128,24 @@ def test_letter_attachment_is_served_to_guardians_of_recipients_only(world: Worl
     assert data == PDF
     with pytest.raises(NotFoundOrNoAccess):
         selectors.attachment_download(actor=actor(world, "guardian_b"), attachment_id=attachment.pk)
+
+
+def test_board_writes_to_the_guardians_of_its_schools_one_letter_per_school(world: World) -> None:
+    letters = svc.letters_send_from_board(actor=actor(world, "board_officer_a"), data=svc.LetterInput(
+        title="教育委員会からのお知らせ", audience=Letter.Audience.SCHOOL,
+        school_ids=(world.school_a.pk, world.school_a2.pk)))
+    # school_a2 has no pupils in the world: only school_a gets a letter.
+    assert [(x.school_id, x.via_board_id, x.recipients.count()) for x in letters] == [
+        (world.school_a.pk, world.board_a.pk, 3)]
+    assert [r.letter.pk for r in selectors.letters_for_guardian(actor=actor(world, "guardian_a"))] == [letters[0].pk]
+    # The school follows the letter too; the board sees its own.
+    selectors.letter_status(actor=actor(world, "principal_a"), letter_id=letters[0].pk)
+    selectors.letter_status(actor=actor(world, "board_officer_a"), letter_id=letters[0].pk)
+    with pytest.raises(NotFoundOrNoAccess):
+        selectors.letter_status(actor=actor(world, "board_officer_b"), letter_id=letters[0].pk)
+    with pytest.raises(ValidationFailed):
+        svc.letters_send_from_board(actor=actor(world, "board_officer_a"), data=svc.LetterInput(
+            title="x", audience=Letter.Audience.SCHOOL, school_ids=(world.school_b.pk,)))
+    with pytest.raises(NotFoundOrNoAccess):
+        svc.letters_send_from_board(actor=actor(world, "principal_a"), data=svc.LetterInput(
+            title="x", audience=Letter.Audience.SCHOOL, school_ids=(world.school_a.pk,)))

@@ -175,3 +175,19 @@ def test_forward_page_for_a_board_that_received_a_notice(world: World, signed_in
     page = signed_in("principal_a").get(reverse("notices:notice_detail", args=[forwarded.pk])).content.decode()
     assert "転送の経路" in page and "架空都教育委員会" in page
     assert signed_in("principal_a").get(reverse("notices:notice_forward", args=[original.pk])).status_code == 404
+
+
+def test_board_letter_form_sends_through_each_school(world: World, signed_in: Any) -> None:
+    client = signed_in("board_officer_a")
+    page = client.get(reverse("notices:letter_new")).content.decode()
+    assert "送り先の学校（全校の保護者）" in page and world.school_a.name in page
+    response = client.post(reverse("notices:letter_new"), {
+        "title": "教育委員会からのお知らせ", "school_ids": [str(world.school_a.pk)], "reply_kind": "none"},
+        follow=True)
+    assert "1 校の保護者に送りました" in response.content.decode()
+    letter = Letter.objects.get()
+    assert letter.via_board == world.board_a
+    guardian = signed_in("guardian_a").get(reverse("notices:guardian_letter", args=[letter.pk])).content.decode()
+    assert "みどり市教育委員会（みどり市立第一小学校を通じて）" in guardian
+    bad = signed_in("board_officer_a").post(reverse("notices:letter_new"), {"title": "x", "reply_kind": "none"})
+    assert "送り先の学校を選んでください" in bad.content.decode()
