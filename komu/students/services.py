@@ -464,7 +464,10 @@ def _renumber_class(actor: Actor, homeroom_class: HomeroomClass) -> int:
     school = homeroom_class.school_year.school
     order = _numbering_order(school)
     memberships = list(
-        ClassMembership.objects.select_for_update().filter(homeroom_class=homeroom_class).select_related("student")
+        # of=self, order by pk: lock the membership rows only — on PostgreSQL the join to the pupil and the default
+        # ordering's joins (class, year, school) would otherwise lock those rows too and serialise a school.
+        ClassMembership.objects.select_for_update(of=("self",)).filter(homeroom_class=homeroom_class)
+        .select_related("student").order_by("pk")
     )
     memberships.sort(key=lambda m: _numbering_key(order, m.student))
     changed = [m for position, m in enumerate(memberships, start=1) if m.shusseki_no != position]
@@ -600,7 +603,7 @@ def _place(actor: Actor, homeroom_class: HomeroomClass, student_ids: Sequence[An
         raise NotFoundOrNoAccess("見つかりません。")
     current = {
         str(m.student_id): m
-        for m in ClassMembership.objects.select_for_update()
+        for m in ClassMembership.objects.select_for_update(of=("self",)).order_by("pk")
         .filter(student_id__in=ids, homeroom_class__school_year=school_year)
         .select_related("homeroom_class__school_year__school")
     }
@@ -1191,7 +1194,7 @@ def rollover_apply(*, actor: Actor, school_id: Any, from_year: int, plan_options
     the roster changed since the preview, or before the graduation date."""
     school = _placement_school(actor, school_id, roles.YEAR_ROLLOVER)
     # One roll-over at a time per school: the second waits here and then finds the first one's audit event.
-    School.objects.select_for_update().filter(pk=school.pk).first()
+    School.objects.select_for_update().filter(pk=school.pk).order_by("pk").first()
     applied = _rollover_applied(school, from_year)
     if applied is not None:
         raise ValidationFailed(
@@ -1367,7 +1370,8 @@ def guardian_update(*, actor: Actor, student_id: Any, guardian_id: Any, data: Gu
     of phone number shows on every child they are a guardian of."""
     student = _student_for_edit(actor, student_id)
     link: GuardianLink = scope.get_in_scope(
-        GuardianLink.objects.select_for_update().filter(student=student).select_related("guardian"),
+        GuardianLink.objects.select_for_update(of=("self",)).filter(student=student).select_related("guardian")
+        .order_by("pk"),
         guardian_id=guardian_id,
     )
     values, rel = _clean_guardian(data, relationship, priority)
