@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from komu.oneroster import openapi
 from komu.oneroster.build import Record, Roster, build_roster
 from komu.oneroster.models import AccessToken, ApiClient
-from komu.oneroster.query import QueryError, apply_query, parse_query
+from komu.oneroster.query import QueryError, apply_query, parse_query, select_fields
 from komu.oneroster.selectors import client_scope
 from komu.oneroster.services import (
     SCOPE_CORE,
@@ -127,21 +127,54 @@ def to_json(record: Record, roles_of: dict[str, list[Record]]) -> dict[str, Any]
 
 # --- the roster of a client (short per-process cache: paging through 100,000 pupils must not rebuild it) ---------
 
-_cache: dict[int, tuple[float, Roster]] = {}
+class RosterView:
+    """A client's roster with its JSON objects and selections memoised: a page is then a slice, not a rebuild."""
+
+    def __init__(self, roster: Roster) -> None:
+        self.roster = roster
+        self.roles_of = _roles_index(roster)
+        self._json: dict[int, dict[str, Any]] = {}
+        self._records: dict[int, Record] = {}
+        self._selections: dict[Any, list[Record]] = {}
+        self._by_id: dict[Any, dict[str, Record]] = {}
+
+    def select(self, selector: Selector) -> list[Record]:
+        if selector not in self._selections:
+            self._selections[selector] = selector(self.roster, self.roles_of)
+        return self._selections[selector]
+
+    def find(self, selector: Selector, sourced_id: str) -> Record | None:
+        if selector not in self._by_id:
+            self._by_id[selector] = {r.sourced_id: r for r in self.select(selector)}
+        return self._by_id[selector].get(sourced_id)
+
+    def json(self, record: Record) -> dict[str, Any]:
+        key = id(record)
+        if key not in self._json:
+            obj = to_json(record, self.roles_of)
+            self._json[key] = obj
+            self._records[id(obj)] = record
+        return self._json[key]
+
+    def record_of(self, obj: dict[str, Any]) -> Record:
+        return self._records[id(obj)]
+
+
+_cache: dict[int, tuple[float, RosterView]] = {}
 _lock = threading.Lock()
 
 
-def _roster_of(client: ApiClient) -> Roster:
+def _view_of(client: ApiClient) -> RosterView:
     ttl = getattr(settings, "ONEROSTER_REST_CACHE_SECONDS", 30)
     now = time.monotonic()
     with _lock:
         hit = _cache.get(client.pk)
         if hit is not None and now - hit[0] < ttl:
             return hit[1]
-    roster = build_roster(client_scope(client))
+    view = RosterView(build_roster(client_scope(client)))
     with _lock:
-        _cache[client.pk] = (now, roster)
-    return roster
+        _cache[client.pk] = (now, view)
+    return view
 
 
 # --- endpoints ---------------------------------------------------------------------------------------------------
@@ -172,20 +205,17 @@ def _roles_index(roster: Roster) -> dict[str, list[Record]]:
     return index
 
 
-_PERSON_FILES = {"users", "demographics", "enrollments"}
-
-
 def _respond_list(request: HttpRequest, token: AccessToken, key: str, records: list[Record],
-                  roles_of: dict[str, list[Record]]) -> HttpResponse:
+                  view: RosterView) -> HttpResponse:
     try:
         query = parse_query(request.GET.dict())
-        objects = [to_json(r, roles_of) for r in records]
+        objects = [view.json(r) for r in records]
         known = set(objects[0]) if objects else _known_fields(key)
         total, page = apply_query(objects, query, known_fields=known)
     except QueryError as exc:
         return ims_error(exc.status, str(exc), exc.minor)
-    _audit(token, request, records, {o.get("sourcedId") for o in page})
-    response = JsonResponse({key: page}, json_dumps_params={"ensure_ascii": False})
+    _audit(token, request, [view.record_of(o) for o in page])
+    response = JsonResponse({key: select_fields(page, query)}, json_dumps_params={"ensure_ascii": False})
     response["X-Total-Count"] = str(total)
     links = []
     params = request.GET.dict()
@@ -206,11 +236,11 @@ def _known_fields(key: str) -> set[str]:
     return set(openapi.FIELDS.get(key, ()))
 
 
-def _audit(token: AccessToken, request: HttpRequest, records: list[Record], returned: set[Any]) -> None:
-    persons = sorted({r.person_id for r in records if r.person_id and r.sourced_id in returned})
-    if records and records[0].file in _PERSON_FILES:
-        persons = persons or sorted({r.values.get("userSourcedId", "") for r in records
-                                     if r.sourced_id in returned} - {""})
+def _audit(token: AccessToken, request: HttpRequest, records: list[Record]) -> None:
+    """A response naming persons is audited with their Komu ids (users, demographics) or, for enrollments,
+    the users' sourcedIds."""
+    persons = sorted({r.person_id for r in records if r.person_id}
+                     | {r.values.get("userSourcedId", "") for r in records if r.file == "enrollments"} - {""})
     if persons:
         api_read_record(client=token.client, path=request.path, person_ids=persons)
 
@@ -222,9 +252,8 @@ def collection(key: str, needs: frozenset[str], select: Selector) -> Callable[..
         if error is not None:
             return error
         assert token is not None
-        roster = _roster_of(token.client)
-        roles_of = _roles_index(roster)
-        return _respond_list(request, token, key, select(roster, roles_of), roles_of)
+        view = _view_of(token.client)
+        return _respond_list(request, token, key, view.select(select), view)
 
     return view
 
@@ -236,19 +265,18 @@ def single(key: str, needs: frozenset[str], select: Selector) -> Callable[..., H
         if error is not None:
             return error
         assert token is not None
-        roster = _roster_of(token.client)
-        roles_of = _roles_index(roster)
-        found = next((r for r in select(roster, roles_of) if r.sourced_id == sourced_id), None)
+        view = _view_of(token.client)
+        found = view.find(select, sourced_id)
         if found is None:
             return ims_error(404, "見つかりません（このクライアントの対象の外のものも、このように答えます）。", "unknownobject")
-        obj = to_json(found, roles_of)
+        obj = view.json(found)
         fields = [f for f in request.GET.get("fields", "").split(",") if f.strip()]
         if fields:
             unknown = [f for f in fields if f not in obj]
             if unknown:
                 return ims_error(400, f"fields の項目「{unknown[0]}」はありません。", "invalid_selection_field")
             obj = {f: obj[f] for f in fields}
-        _audit(token, request, [found], {found.sourced_id})
+        _audit(token, request, [found])
         return JsonResponse({key: obj}, json_dumps_params={"ensure_ascii": False})
 
     return view
@@ -261,12 +289,11 @@ def relation(key: str, needs: frozenset[str], parent: Selector, children: Callab
         if error is not None:
             return error
         assert token is not None
-        roster = _roster_of(token.client)
-        roles_of = _roles_index(roster)
-        owner = next((r for r in parent(roster, roles_of) if r.sourced_id == sourced_id), None)
+        view = _view_of(token.client)
+        owner = view.find(parent, sourced_id)
         if owner is None:
             return ims_error(404, "見つかりません（このクライアントの対象の外のものも、このように答えます）。", "unknownobject")
-        return _respond_list(request, token, key, children(roster, roles_of, owner), roles_of)
+        return _respond_list(request, token, key, children(view.roster, view.roles_of, owner), view)
 
     return view
 

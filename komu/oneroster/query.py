@@ -150,7 +150,7 @@ def parse_query(params: Mapping[str, str]) -> Query:
 
 
 def apply_query(objects: Sequence[dict[str, Any]], query: Query, *, known_fields: set[str]) -> tuple[int, list[dict[str, Any]]]:
-    """Filter, sort, page and select fields; (total after filter, page)."""
+    """Filter, sort and page (fields are checked here, selected by select_fields); (total after filter, page)."""
     if query.filter is not None:
         unknown = sorted(f for f in query.filter.fields if f.split(".", 1)[0] not in known_fields)
         if unknown:
@@ -162,11 +162,14 @@ def apply_query(objects: Sequence[dict[str, Any]], query: Query, *, known_fields
         objects = sorted(objects, key=lambda o: _text(lookup(o, query.sort)), reverse=query.descending)
     elif query.descending:
         objects = list(reversed(objects))
-    total = len(objects)
-    page = list(objects[query.offset:query.offset + query.limit])
     if query.fields:
         unknown = [f for f in query.fields if f not in known_fields]
         if unknown:
             raise QueryError(f"fields の項目「{unknown[0]}」はありません。", minor="invalid_selection_field")
-        page = [{f: o[f] for f in query.fields if f in o} for o in page]
-    return total, page
+    return len(objects), list(objects[query.offset:query.offset + query.limit])
+
+
+def select_fields(page: Sequence[dict[str, Any]], query: Query) -> list[dict[str, Any]]:
+    if not query.fields:
+        return list(page)
+    return [{f: o[f] for f in query.fields if f in o} for o in page]
