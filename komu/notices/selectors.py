@@ -339,7 +339,7 @@ def paper_send_counts(*, school_id: int | None = None, board_id: int | None = No
 
 def komu_send_counts(*, school_id: int | None = None, board_id: int | None = None,
                      month: datetime.date) -> dict[str, int]:
-    """What the same school or board sent through Komu in that month: notices, and (schools) letters."""
+    """What the same school or board sent through Komu in that month: notices and letters to guardians."""
     first, nxt = _month_bounds(month)
     tz = timezone.get_current_timezone()
     start = datetime.datetime.combine(first, datetime.time.min, tzinfo=tz)
@@ -348,8 +348,9 @@ def komu_send_counts(*, school_id: int | None = None, board_id: int | None = Non
         _org_q(school_id, board_id, school_field="sender_school_id", board_field="sender_board_id"),
         sent_at__gte=start, sent_at__lt=end,
     ).count()
-    letters = Letter.objects.filter(school_id=school_id, sent_at__gte=start, sent_at__lt=end).count() \
-        if school_id is not None else 0
+    # A board's letters go out through its schools, one per school: each is counted for the board.
+    letter_q = Q(school_id=school_id) if school_id is not None else Q(via_board_id=board_id)
+    letters = Letter.objects.filter(letter_q, sent_at__gte=start, sent_at__lt=end).count()
     return {"notices": notices, "letters": letters, "total": notices + letters}
 
 

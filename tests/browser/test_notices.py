@@ -115,6 +115,18 @@ def test_board_notice_is_acknowledged_by_two_schools_and_the_rest_reminded(
         _shot(board, "05-board-reminded")
         board.goto(f"{komu_server.base_url}/notices/sent/")
         expect(board.get_by_role("row").filter(has_text=title)).to_contain_text("2 / 5")
+        _shot(board, "05b-board-sent")
+
+        # What still goes by fax is recorded in one click and counted for the month.
+        board.goto(f"{komu_server.base_url}/notices/paper/")
+        board.get_by_role("radio", name="FAX").check()
+        board.get_by_role("radio", name="給食センター").check()
+        board.get_by_label("文書の種類").fill("給食の数量変更")
+        board.get_by_role("button", name="記録する").click()
+        expect(board.get_by_text("記録しました。")).to_be_visible()
+        expect(board.get_by_role("row").filter(has_text="給食の数量変更")).to_contain_text("FAX")
+        _shot(board, "10-board-paper-sends")
+        assert axe_violations(board) == []
 
 
 def test_homeroom_teacher_sends_a_trip_consent_letter_and_sees_the_guardians_reply(

@@ -46,6 +46,13 @@ def test_komu_send_counts_beside_paper(world: World) -> None:
     assert selectors.komu_send_counts(board_id=world.board_a.pk, month=today) == {
         "notices": 1, "letters": 0, "total": 1}
     assert selectors.komu_send_counts(school_id=world.school_a.pk, month=today)["total"] == 0
+    from komu.notices.models import Letter
+    from komu.notices.services import letters as letter_svc
+
+    letter_svc.letters_send_from_board(actor=get_actor(world.user("board_officer_a")), data=letter_svc.LetterInput(
+        title="お知らせ", audience=Letter.Audience.SCHOOL, school_ids=(world.school_a.pk,)))
+    assert selectors.komu_send_counts(board_id=world.board_a.pk, month=today)["letters"] == 1
+    assert selectors.komu_send_counts(school_id=world.school_a.pk, month=today)["letters"] == 1
     with pytest.raises(ValueError):
         selectors.komu_send_counts(month=today)
 
