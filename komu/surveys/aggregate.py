@@ -47,6 +47,7 @@ class FieldSummary:
     table: list[tuple[str, list[Bar]]] = field(default_factory=list)
     prefilled: int = 0
     edited: int = 0
+    percent: int = 0  # a number's total as a share of the largest total among the numbers, for its bar
 
 
 def _bars(counts: Sequence[tuple[str, int]]) -> list[Bar]:
@@ -88,6 +89,10 @@ def summarise(specs: Sequence[FieldSpec], answers: Sequence[AnswerRecord], *, su
                         sums[i] += int(row.get(column["key"]) or 0)
                 summary.table.append((column["label"], _bars(list(zip(spec.fixed_rows, sums, strict=True)))))
         summaries.append(summary)
+    top = max((abs(x.total) for x in summaries if x.total is not None), default=0)
+    for x in summaries:
+        if x.total is not None and top:
+            x.percent = round(100 * abs(x.total) / top)
     return summaries
 
 

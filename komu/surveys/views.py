@@ -244,6 +244,8 @@ def results(request: HttpRequest, survey_id: int) -> HttpResponse:
         raise Http404 from None
     return render(request, "surveys/results.html", {
         "results": view, "survey": view.survey,
+        "numbers": [s for s in view.summaries if s.spec.kind == "number"],
+        "others": [s for s in view.summaries if s.spec.kind != "number"],
         "breadcrumbs": _crumbs((view.survey.title, reverse("surveys:progress", args=[view.survey.pk])),
                                (_("集計"), "")),
     })
