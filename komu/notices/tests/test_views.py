@@ -191,3 +191,17 @@ def test_board_letter_form_sends_through_each_school(world: World, signed_in: An
     assert "みどり市教育委員会（みどり市立第一小学校を通じて）" in guardian
     bad = signed_in("board_officer_a").post(reverse("notices:letter_new"), {"title": "x", "reply_kind": "none"})
     assert "送り先の学校を選んでください" in bad.content.decode()
+
+
+def test_school_sends_a_report_to_its_board_through_the_form(world: World, signed_in: Any) -> None:
+    client = signed_in("principal_a")
+    page = client.get(reverse("notices:notice_new")).content.decode()
+    assert "みどり市教育委員会（設置者）" in page and "所管のすべての学校" not in page
+    response = client.post(reverse("notices:notice_new"), {
+        "kind": "hokoku", "title": "学級閉鎖の報告", "audience": "own_board"})
+    assert response.status_code == 302
+    notice = Notice.objects.get()
+    assert notice.sender_school == world.school_a and notice.recipients.get().board == world.board_a
+    inbox = signed_in("board_officer_a").get(reverse("notices:inbox")).content.decode()
+    assert "学級閉鎖の報告" in inbox and "みどり市立第一小学校" in inbox
+    assert "学級閉鎖の報告" not in signed_in("board_officer_b").get(reverse("notices:inbox")).content.decode()
