@@ -205,3 +205,21 @@ def test_school_sends_a_report_to_its_board_through_the_form(world: World, signe
     inbox = signed_in("board_officer_a").get(reverse("notices:inbox")).content.decode()
     assert "学級閉鎖の報告" in inbox and "みどり市立第一小学校" in inbox
     assert "学級閉鎖の報告" not in signed_in("board_officer_b").get(reverse("notices:inbox")).content.decode()
+
+
+def test_sender_status_page_queries_do_not_grow_with_recipients(
+    world: World, signed_in: Any, django_assert_max_num_queries: Any,
+) -> None:
+    from komu.core.codes import make_school_code
+    from komu.directory.models import School
+
+    School.objects.bulk_create([
+        School(code=make_school_code("B1", "13", "2", f"{5000000 + i:07d}"), name=f"追加小学校{i}", school_type="B1",
+               board=world.board_a, prefecture_id="13") for i in range(30)
+    ])
+    notice = _notice(world)
+    assert notice.recipients.count() == 32
+    client = signed_in("board_officer_a")
+    with django_assert_max_num_queries(20):
+        page = client.get(reverse("notices:notice_detail", args=[notice.pk]))
+    assert page.status_code == 200 and "追加小学校29" in page.content.decode()
