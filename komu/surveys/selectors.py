@@ -295,7 +295,8 @@ def _detail(answer: SurveyAnswer, survey: Survey, values: dict[str, Any], prefil
     return AnswerDetail(
         answer, survey, field_views(specs, values, prefilled, posted),
         list(answer.versions.select_related("reopened_by").order_by("-version")),
-        is_late(answer, survey, timezone.now()), answer.status in services.EDITABLE,
+        is_late(answer, survey, timezone.now()),
+        answer.status in services.EDITABLE and survey.status == Survey.Status.PUBLISHED,
         approval_selectors.subject_history(answer),
     )
 

@@ -389,6 +389,20 @@ def surveys_remind_due(*, now: datetime.datetime | None = None) -> int:
     return count
 
 
+@transaction.atomic
+def survey_close(*, actor: Actor, survey_id: Any) -> Survey:
+    """締切: no more answers or corrections; reminders stop. Answers not yet submitted stay as they are."""
+    survey = _own_survey(actor, survey_id)
+    if survey.status != Survey.Status.PUBLISHED:
+        raise ValidationFailed("発出中の照会だけ締め切れます。")
+    survey.status = Survey.Status.CLOSED
+    _save(survey)
+    pending = survey.answers.exclude(status=SurveyAnswer.Status.SUBMITTED).count()
+    audit_record(actor=actor.user, action="surveys.survey.closed", obj=survey, detail={"not_submitted": pending},
+                 scope=_board_scope(survey))
+    return survey
+
+
 # --- Answering (school) ---------------------------------------------------------------------------------------
 
 def _answer_for_school(actor: Actor, answer_id: Any) -> SurveyAnswer:
@@ -469,6 +483,8 @@ def _attach(actor: Actor, answer: SurveyAnswer, spec: rules.FieldSpec, upload: A
 
 
 def _store(actor: Actor, answer: SurveyAnswer, data: Any, uploads: Mapping[str, Any], *, require_all: bool) -> None:
+    if answer.survey.status != Survey.Status.PUBLISHED:
+        raise ValidationFailed("この照会は締め切られています。回答は変更できません。")
     if answer.status not in EDITABLE:
         raise ValidationFailed("この回答はいま編集できません（決裁中または提出済みです）。")
     specs = field_specs(answer.survey)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:survey_id>/publish/", views.publish, name="publish"),
     path("<int:survey_id>/", views.progress, name="progress"),
     path("<int:survey_id>/remind/", views.remind, name="remind"),
+    path("<int:survey_id>/close/", views.close, name="close"),
     path("<int:survey_id>/results/", views.results, name="results"),
     path("<int:survey_id>/results.<str:fmt>", views.export, name="export"),
     path("<int:survey_id>/answers/<uuid:answer_id>/", views.board_answer, name="board_answer"),

@@ -237,6 +237,21 @@ def remind(request: HttpRequest, survey_id: int) -> HttpResponse:
 
 @login_required
 @require_capability(roles.SURVEYS_BUILD)
+@require_POST
+def close(request: HttpRequest, survey_id: int) -> HttpResponse:
+    try:
+        services.survey_close(actor=get_actor(request.user), survey_id=survey_id)
+    except NotFoundOrNoAccess:
+        raise Http404 from None
+    except ValidationFailed as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("照会を締め切りました。これ以降、学校は回答できません。"))
+    return redirect("surveys:progress", survey_id)
+
+
+@login_required
+@require_capability(roles.SURVEYS_BUILD)
 def results(request: HttpRequest, survey_id: int) -> HttpResponse:
     try:
         view = selectors.results_for(actor=get_actor(request.user), survey_id=survey_id)

@@ -250,3 +250,20 @@ def test_a_file_is_checked_by_its_content(world: World) -> None:
     services.answer_save(actor=admin, answer_id=answer.pk, data=Posted({"f_q1__clear": "1"}))
     answer.refresh_from_db()
     assert services.answer_values(answer)["q1"] is None
+
+
+def test_closing_stops_answers_and_reminders(published: Survey, world: World) -> None:
+    board = act(world, "board_officer_a")
+    with pytest.raises(NotFoundOrNoAccess):
+        services.survey_close(actor=act(world, "board_officer_b"), survey_id=published.pk)
+    services.survey_close(actor=board, survey_id=published.pk)
+    answer = answer_of(world, published)
+    with pytest.raises(ValidationFailed) as exc:
+        services.answer_save(actor=act(world, "school_admin_a"), answer_id=answer.pk, data=good_post())
+    assert "締め切られています" in str(exc.value)
+    assert not selectors.answer_get_for_school(actor=act(world, "principal_a"), answer_id=answer.pk).editable
+    Survey.objects.filter(pk=published.pk).update(deadline=timezone.now() - datetime.timedelta(days=1))
+    assert services.surveys_remind_due() == 0
+    with pytest.raises(ValidationFailed):
+        services.survey_remind(actor=board, survey_id=published.pk)
+    assert "surveys.survey.closed" in actions()

@@ -130,3 +130,29 @@ def test_home_tasks_list_what_the_school_must_answer(published: Survey, world: W
     late = selectors.home_tasks(actor=act(world, "board_officer_a"))
     assert [t.detail for t in late] == ["2校中2校が未提出（期限切れ）"] and late[0].urgent
     assert selectors.home_tasks(actor=act(world, "principal_a"))[0].urgent
+
+
+def test_the_board_closes_a_survey_from_the_progress_page(published: Survey, world: World, signed_in: Any) -> None:
+    client = signed_in("board_officer_a")
+    assert "この照会を締め切る" in client.get(f"/surveys/{published.pk}/").content.decode()
+    response = client.post(f"/surveys/{published.pk}/close/", follow=True)
+    assert "照会を締め切りました" in response.content.decode()
+    published.refresh_from_db()
+    assert published.status == Survey.Status.CLOSED
+    assert signed_in("board_officer_b").post(f"/surveys/{published.pk}/close/").status_code == 404
+
+
+def test_the_lists_make_the_same_queries_for_one_or_many_surveys(world: World, signed_in: Any,
+                                                                  django_assert_num_queries: Any) -> None:
+    from .conftest import publish
+
+    publish(world, build_survey(world))
+    for name in ("board_officer_a", "principal_a"):
+        client = signed_in(name)
+        client.get("/surveys/")
+        with CaptureQueriesContext(connection) as one:
+            client.get("/surveys/")
+        counts = len(one.captured_queries)
+        publish(world, build_survey(world, title=f"{name}の2件目"))
+        with django_assert_num_queries(counts):
+            client.get("/surveys/")
