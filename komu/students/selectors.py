@@ -6,7 +6,7 @@ import datetime
 import uuid
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
@@ -30,6 +30,9 @@ from komu.students.models import (
     SpecialNeedsPlacement,
     Student,
 )
+
+if TYPE_CHECKING:
+    from komu.web.selectors import Task
 from komu.students.services import ROLLOVER_APPLIED, RolloverPlan, kana_order_key, rollover_preview
 
 
@@ -662,3 +665,30 @@ def rollover_todos(*, actor: Actor) -> list[RolloverTodo]:
     )
     return [RolloverTodo(school_id=s.pk, school_name=s.name, from_year=from_year) for s in schools
             if str(s.pk) not in done]
+
+
+def home_tasks(*, actor: Actor) -> list[Task]:
+    """The home page's to-dos: pupils awaiting a class (学級編制) and a year roll-over that is due (counts only)."""
+    from django.utils.translation import gettext as _
+
+    from komu.web.selectors import Task
+
+    tasks = [
+        Task(
+            _("学級編制待ちの児童生徒が%(n)d名います") % {"n": todo.count},
+            _("%(school)s %(year)d年度 %(grade)s: 学級に入れると出席番号が付きます。")
+            % {"school": todo.school_name, "year": todo.year, "grade": todo.grade_label},
+            todo.url,
+        )
+        for todo in placement_todos(actor=actor)
+    ]
+    tasks += [
+        Task(
+            _("年次更新がまだです"),
+            _("%(school)s %(year)d年度→%(next)d年度: 進級・卒業と学級の引き継ぎを確認して実行してください。")
+            % {"school": todo.school_name, "year": todo.from_year, "next": todo.from_year + 1},
+            todo.url,
+        )
+        for todo in rollover_todos(actor=actor)
+    ]
+    return tasks

@@ -28,6 +28,17 @@ def _items(request: HttpRequest) -> list[tuple[str, str]]:
         items.append((_("わが子の情報"), reverse("students:children")))
     if actor.has(roles.STUDENTS_VIEW) and not actor.is_guardian:
         items.append((_("児童生徒"), reverse("students:list")))
+    if actor.has(roles.GAKUREIBO_MANAGE):
+        items.append((_("学齢簿・入学者名簿"), reverse("rosters:board_entries")))
+        items.append((_("学齢簿の取込"), reverse("rosters:import_list")))
+    if actor.has(roles.ROSTERS_RECEIVE):
+        items.append((_("入学者名簿"), reverse("rosters:school_inbox")))
+    if actor.has(roles.CLASS_PLACEMENT):
+        items.append((_("学級編制"), reverse("students:placement")))
+    if actor.has(roles.TRANSFERS_MANAGE):
+        items.append((_("転学"), reverse("rosters:transfer_list")))
+    if actor.has(roles.STUDENTS_EXPORT) and not actor.is_guardian:
+        items.append((_("名簿の出力"), reverse("rosters:export_index")))
     if actor.has(roles.ATTENDANCE_REPORT):
         items.append((_("欠席・遅刻・早退の連絡"), reverse("attendance:guardian_report")))
     if actor.has(roles.ATTENDANCE_VIEW):

@@ -47,6 +47,8 @@ _TASK_PROVIDERS = (
     "komu.attendance.selectors.reports",
     "komu.attendance.selectors.overview",
     "komu.approvals.selectors",
+    "komu.rosters.selectors.home",
+    "komu.students.selectors",
 )
 
 
