@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from komu.access import roles, scope
 from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
 from komu.core.codes import GRADES
 from komu.core.errors import NotFoundOrNoAccess
+from komu.core.wareki import fiscal_year_of
 from komu.directory.models import Board, School
 from komu.rosters.models import TransferDocument, TransferPackage
 from komu.rosters.services import transfers as services
@@ -216,8 +218,10 @@ def transfer_send_form_for(*, actor: Actor, student_id: Any) -> SendForm:
         scope.students_for(actor, roles.TRANSFERS_MANAGE).filter(is_active=True).select_related("school"),
         pk=student_id,
     )
+    # Today's class: after a roll-over prepared in March the pupil also has next year's membership.
     membership = (
-        ClassMembership.objects.filter(student=student).select_related("homeroom_class__school_year")
+        ClassMembership.objects.filter(student=student, homeroom_class__school_year__year__lte=fiscal_year_of(
+            timezone.localdate())).select_related("homeroom_class__school_year")
         .order_by("-homeroom_class__school_year__year").first()
     )
     with transaction.atomic():
