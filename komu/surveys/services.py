@@ -534,6 +534,38 @@ def answer_save(*, actor: Actor, answer_id: Any, data: Any, uploads: Mapping[str
 
 
 @transaction.atomic
+def answer_refill(*, actor: Actor, answer_id: Any) -> list[str]:
+    """記録から取り直す: count the bound figures again (new 出席停止 since the draft was saved). A figure the school
+    left as proposed takes the new count; one it edited keeps the school's value, now compared with the new
+    count. Returns the keys whose value changed."""
+    answer = _answer_for_school(actor, answer_id)
+    if answer.survey.status != Survey.Status.PUBLISHED or answer.status != SurveyAnswer.Status.DRAFT:
+        raise ValidationFailed("作成中の回答だけ、記録から取り直せます。")
+    specs = [s for s in field_specs(answer.survey) if s.source]
+    figures = sources.figures_for(answer.school, start=answer.survey.period_start, end=answer.survey.period_end,
+                                  codes=[s.source for s in specs])
+    values = answer_values(answer)
+    prefilled = dict(answer.prefilled)
+    changed = []
+    for spec in specs:
+        new = figures.get(spec.source)
+        if new is None:
+            continue
+        untouched = spec.key not in prefilled or values.get(spec.key) == prefilled[spec.key]
+        if untouched and values.get(spec.key) != new:
+            values[spec.key] = new
+            changed.append(spec.key)
+        prefilled[spec.key] = new
+    answer.values = json.dumps(values, ensure_ascii=False, sort_keys=True)
+    answer.prefilled = prefilled
+    answer.saved_at, answer.saved_by = timezone.now(), actor.user
+    _save(answer)
+    audit_record(actor=actor.user, action="surveys.answer.refilled", obj=answer,
+                 detail={"changed": changed, "edited": edited_keys(prefilled, values)}, scope=_answer_scope(answer))
+    return changed
+
+
+@transaction.atomic
 def answer_request_approval(
     *, actor: Actor, answer_id: Any, data: Any, uploads: Mapping[str, Any] | None = None,
 ) -> SurveyAnswer:

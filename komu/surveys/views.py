@@ -319,7 +319,11 @@ def answer(request: HttpRequest, answer_id: str) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action", "save")
         try:
-            if action == "submit":
+            if action == "refill":
+                changed = services.answer_refill(actor=actor, answer_id=answer_id)
+                messages.success(request, _("記録から数え直しました（%(n)d項目が変わりました）。修正した項目はそのままです。")
+                                 % {"n": len(changed)})
+            elif action == "submit":
                 services.answer_request_approval(actor=actor, answer_id=answer_id, data=request.POST,
                                                  uploads=request.FILES)
                 messages.success(request, _("決裁に回しました。決裁が終わると教育委員会に提出されます。"))
@@ -341,6 +345,7 @@ def answer(request: HttpRequest, answer_id: str) -> HttpResponse:
         fv.messages = [m for k, v in errors.items() if k == fv.name or k.startswith(fv.name + "__") for m in v]
     return render(request, "surveys/answer.html", {
         "detail": detail, "survey": detail.survey, "error_count": len(errors),
+        "has_sources": any(fv.spec.source for fv in detail.fields),
         "error_message": message,
         "breadcrumbs": _crumbs((detail.survey.title, "")),
     }, status=422 if errors else 200)

@@ -75,13 +75,16 @@ def test_the_xlsx_has_one_row_per_school_and_no_formula(two_answers: Survey, wor
 
 def test_the_csv_has_a_bom_and_escapes_every_formula_trigger(two_answers: Survey, world: World) -> None:
     answer = SurveyAnswer.objects.get(survey=two_answers, school=world.school_a2)
-    answer.values = answer.values.replace('"センター方式"', '"+1"').replace('"＝SUM(A1)"', '"@cmd"')
-    answer.values = answer.values.replace('"q3": ["運動会"]', '"q3": ["-2"]')
+    answer.values = ('{"q1": 30, "q2": "+1", "q3": ["-2"], "q4": [{"c1": 1, "c2": 2}, {"c1": 3, "c2": 4}],'
+                     ' "q5": "@cmd"}')
+    answer.save()
+    answer = SurveyAnswer.objects.get(survey=two_answers, school=world.school_a)
+    answer.values = answer.values.replace('"=HYPERLINK(\\"x\\")"', '"＝1+1"')
     answer.save()
     download = selectors.results_export(actor=act(world, "board_officer_a"), survey_id=two_answers.pk, fmt="csv")
     assert download.data.startswith(b"\xef\xbb\xbf")
     text = download.data.decode("utf-8-sig")
-    assert "'+1" in text and "'@cmd" in text and "'-2" in text and "'=HYPERLINK" in text
+    assert "'+1" in text and "'@cmd" in text and "'-2" in text and "'＝1+1" in text
     assert "\r\n" in text
 
 

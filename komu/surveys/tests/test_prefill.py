@@ -107,3 +107,28 @@ def test_the_monthly_template_prefills_enrolment_by_grade(world: World) -> None:
     by_key = {f.spec.key: f for f in shown.fields}
     assert by_key["enrolment_g1"].raw == "3" and by_key["enrolment_total"].raw == "3"
     assert by_key["enrolment_g2"].raw == "0"
+
+
+def test_refilling_takes_new_cases_but_keeps_what_the_school_edited(world: World, signed_in: Any) -> None:
+    week = monday(world)
+    suspend(world, "a1_first", week, Disease.INFLUENZA)
+    board = act(world, "board_officer_a")
+    survey = services.survey_create(actor=board, title="", template_code="infectious_weekly",
+                                    period_start=week, period_end=week + datetime.timedelta(days=6))
+    publish(world, survey)
+    answer = SurveyAnswer.objects.get(survey=survey, school=world.school_a)
+    admin = act(world, "school_admin_a")
+    shown = selectors.answer_get_for_school(actor=admin, answer_id=answer.pk)
+    post = Posted({f.name: f.raw for f in shown.fields})
+    post["f_closure_classes"] = "2"  # the school knows of a closure not yet entered
+    services.answer_save(actor=admin, answer_id=answer.pk, data=post)
+    # Later that week: two more influenza cases are entered in the register.
+    suspend(world, "a1_second", week + datetime.timedelta(days=3), Disease.INFLUENZA)
+    suspend(world, "a2_first", week + datetime.timedelta(days=3), Disease.INFLUENZA, world.class_a2)
+    response = signed_in("school_admin_a").post(f"/surveys/answers/{answer.pk}/", {"action": "refill"}, follow=True)
+    assert "2項目が変わりました" in response.content.decode()  # influenza and the total
+    answer.refresh_from_db()
+    values = services.answer_values(answer)
+    assert values["flu"] == 3 and values["suspension_total"] == 3
+    assert values["closure_classes"] == 2 and answer.prefilled["closure_classes"] == 0
+    assert services.edited_keys(answer.prefilled, values) == ["closure_classes"]
