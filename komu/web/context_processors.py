@@ -45,6 +45,14 @@ def _items(request: HttpRequest) -> list[tuple[str, str]]:
         items.append((_("出欠"), reverse("attendance:home")))
         items.append((_("保護者からの連絡"), reverse("attendance:reports")))
         items.append((_("月の出席簿"), reverse("attendance:monthly_index")))
+    if actor.has(roles.NOTICES_RECEIVE):
+        items.append((_("受信した通知"), reverse("notices:inbox")))
+    if actor.has(roles.NOTICES_SEND):
+        items.append((_("送信した通知"), reverse("notices:sent")))
+    if actor.has(roles.LETTERS_SEND):
+        items.append((_("保護者へのお便り"), reverse("notices:letters")))
+    if actor.has(roles.LETTERS_READ):
+        items.append((_("学校からのお便り"), reverse("notices:guardian_letters")))
     if actor.has(roles.APPROVALS_USE):
         items.append((_("決裁"), reverse("approvals:inbox")))
     if actor.has(roles.DIRECTORY_VIEW):
@@ -55,6 +63,9 @@ def _items(request: HttpRequest) -> list[tuple[str, str]]:
         items.append((_("アクセス記録"), reverse("audit:trail")))
     if actor.has(roles.DIRECTORY_BULK_LOAD):
         items.append((_("一括登録"), reverse("directory:bulk_load")))
+    if actor.has(roles.NOTICES_SEND):
+        items.append((_("紙・FAXの記録"), reverse("notices:paper_sends")))
+    items.append((_("お知らせ"), reverse("notices:notification_list")))
     items.append((_("アカウント設定"), reverse("accounts:security")))
     return items
 

@@ -49,6 +49,7 @@ _TASK_PROVIDERS = (
     "komu.approvals.selectors",
     "komu.rosters.selectors.home",
     "komu.students.selectors",
+    "komu.notices.selectors",
 )
 
 
