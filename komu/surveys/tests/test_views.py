@@ -156,3 +156,25 @@ def test_the_lists_make_the_same_queries_for_one_or_many_surveys(world: World, s
         publish(world, build_survey(world, title=f"{name}の2件目"))
         with django_assert_num_queries(counts):
             client.get("/surveys/")
+
+
+def test_the_answer_form_draws_every_kind_of_field(world: World, signed_in: Any) -> None:
+    from komu.surveys import services
+
+    from .conftest import act, publish
+
+    survey = build_survey(world)
+    board = act(world, "board_officer_a")
+    services.field_add(actor=board, survey_id=survey.pk, label="欠席者の一覧", kind="table",
+                       config={"columns": "学年:文字\n人数:数値", "max_rows": "5"})
+    services.field_add(actor=board, survey_id=survey.pk, label="計画書", kind="file",
+                       config={"types": ["pdf", "xlsx"], "max_mb": "2"})
+    services.field_add(actor=board, survey_id=survey.pk, label="実施日", kind="date")
+    publish(world, survey)
+    answer = SurveyAnswer.objects.get(survey=survey, school=world.school_a)
+    body = signed_in("principal_a").get(f"/surveys/answers/{answer.pk}/").content.decode()
+    assert 'name="f_q4__1__c2"' in body  # fixed rows: 2年・女子
+    assert 'name="f_q6__rows" value="3"' in body and 'name="f_q6__2__c2"' in body  # free rows: three blank
+    assert 'type="file" name="f_q7"' in body and "PDF・Excel（XLSX）・2MBまで" in body
+    assert 'type="date" name="f_q8"' in body
+    assert 'type="radio" class="radio" name="f_q2"' in body and 'type="checkbox" class="checkbox" name="f_q3"' in body
