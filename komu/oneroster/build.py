@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -105,65 +106,90 @@ def split_name(value: str) -> tuple[str, str]:
     return (parts[0], parts[1]) if len(parts) == 2 else ("", "")
 
 
+@dataclass
+class _Known:
+    pk: int
+    sourced_id: str
+    first_seen_at: datetime.datetime
+    gone_at: datetime.datetime | None
+
+
+_KNOWN_COLUMNS = ("kind", "local_key", "pk", "sourced_id", "first_seen_at", "gone_at")
+
+
 class SourcedIds:
-    """Look up and assign sourcedIds in bulk: one read per export, one insert for what is new."""
+    """Look up and assign sourcedIds in bulk: one read per export, one insert for what is new. Rows are read
+    as tuples and written with one executemany (model instances would triple the cost of a large export)."""
 
     def __init__(self, scope: Scope) -> None:
         self._scope = scope
-        self._known: dict[tuple[str, str], RosterObject] = {}
-        self._new: dict[tuple[str, str], RosterObject] = {}
+        self._known: dict[tuple[str, str], _Known] = {}
+        self._new: dict[tuple[str, str], tuple[str, int | None, int | None]] = {}
         self.seen: set[tuple[str, str]] = set()
         q = Q(school_id__in=scope.school_ids) | Q(board_id__in=scope.board_ids, school__isnull=True)
-        for obj in RosterObject.objects.filter(q):
-            self._known[(obj.kind, obj.local_key)] = obj
+        self._load(RosterObject.objects.filter(q))
+
+    def _load(self, qs: Any) -> None:
+        for kind, key, pk, sid, first, gone in qs.values_list(*_KNOWN_COLUMNS).iterator(chunk_size=5000):
+            self._known.setdefault((kind, key), _Known(pk, sid, first, gone))
 
     def get(self, kind: str, key: Any, *, school_id: int | None = None, board_id: int | None = None,
             default: str = "") -> str:
-        local_key = str(key)
-        pair = (kind, local_key)
+        pair = (kind, str(key))
         self.seen.add(pair)
-        obj = self._known.get(pair) or self._new.get(pair)
-        if obj is None:
-            obj = RosterObject(kind=kind, local_key=local_key, sourced_id=default or new_sourced_id(),
-                               school_id=school_id, board_id=board_id)
-            self._new[pair] = obj
-        return obj.sourced_id
+        known = self._known.get(pair)
+        if known is not None:
+            return known.sourced_id
+        new = self._new.get(pair)
+        if new is None:
+            new = (default or new_sourced_id(), school_id, board_id)
+            self._new[pair] = new
+        return new[0]
 
     def preload(self, kind: str, keys: Iterable[Any]) -> None:
         """Persons move between schools: find their sourcedId wherever it was first recorded (one query per
         chunk, not one per person)."""
         missing = [str(k) for k in keys if (kind, str(k)) not in self._known]
         for start in range(0, len(missing), 2000):
-            for obj in RosterObject.objects.filter(kind=kind, local_key__in=missing[start:start + 2000]):
-                self._known.setdefault((obj.kind, obj.local_key), obj)
+            self._load(RosterObject.objects.filter(kind=kind, local_key__in=missing[start:start + 2000]))
 
     def first_seen(self, kind: str, key: Any) -> datetime.datetime | None:
-        obj = self._known.get((kind, str(key)))
-        return obj.first_seen_at if obj is not None else None
+        known = self._known.get((kind, str(key)))
+        return known.first_seen_at if known is not None else None
+
+    def _insert_new(self) -> None:
+        table = connection.ops.quote_name(RosterObject._meta.db_table)
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        sql = (f"INSERT INTO {table} (kind, local_key, sourced_id, school_id, board_id, first_seen_at) "  # noqa: S608
+               "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
+        rows = [(kind, key, sid, school, board, now) for (kind, key), (sid, school, board) in self._new.items()]
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), 5000):
+                cursor.executemany(sql, rows[start:start + 5000])
 
     def save(self, *, detect_gone: bool) -> dict[str, list[tuple[str, datetime.datetime]]]:
         """Store new sourcedIds; with `detect_gone`, stamp what is no longer found and return every tombstone."""
         if self._new:
-            RosterObject.objects.bulk_create(self._new.values(), ignore_conflicts=True, batch_size=2000)
+            self._insert_new()
         now = timezone.now()
         tombstones: dict[str, list[tuple[str, datetime.datetime]]] = defaultdict(list)
         gone_ids, back_ids = [], []
-        for pair, obj in self._known.items():
+        for pair, known in self._known.items():
             if pair in self.seen:
-                if obj.gone_at is not None:
-                    back_ids.append(obj.pk)
+                if known.gone_at is not None:
+                    back_ids.append(known.pk)
                 continue
             if not detect_gone:
                 continue
-            if obj.gone_at is None:
-                gone_ids.append(obj.pk)
-                obj.gone_at = now
-            for file in _FILES_OF_KIND[obj.kind]:
-                tombstones[file].append((obj.sourced_id, obj.gone_at))
-        if gone_ids:
-            RosterObject.objects.filter(pk__in=gone_ids).update(gone_at=now)
-        if back_ids:
-            RosterObject.objects.filter(pk__in=back_ids).update(gone_at=None)
+            if known.gone_at is None:
+                gone_ids.append(known.pk)
+                known.gone_at = now
+            for file in _FILES_OF_KIND[pair[0]]:
+                tombstones[file].append((known.sourced_id, known.gone_at))
+        for start in range(0, len(gone_ids), 2000):
+            RosterObject.objects.filter(pk__in=gone_ids[start:start + 2000]).update(gone_at=now)
+        for start in range(0, len(back_ids), 2000):
+            RosterObject.objects.filter(pk__in=back_ids[start:start + 2000]).update(gone_at=None)
         return tombstones
 
 
@@ -282,13 +308,25 @@ def build_roster(scope: Scope, *, detect_gone: bool = False) -> Roster:
     return roster
 
 
+@dataclass
+class _Membership:
+    pk: int
+    homeroom_class_id: int
+    shusseki_no: int
+    updated_at: datetime.datetime
+
+
 def _add_students(scope: Scope, ids: SourcedIds, roster: Roster, school_sid: dict[int, str],
                   class_sid: dict[int, str], class_grade: dict[int, str]) -> None:
     recs = roster.records
-    memberships: dict[uuid.UUID, ClassMembership] = {}
-    for membership in ClassMembership.objects.filter(homeroom_class_id__in=list(class_sid)).order_by("pk"):
-        memberships.setdefault(membership.student_id, membership)
-    students = Student.objects.filter(school_id__in=scope.school_ids, is_active=True).order_by("pk")
+    memberships: dict[uuid.UUID, _Membership] = {}
+    rows = ClassMembership.objects.filter(homeroom_class_id__in=list(class_sid)).order_by("pk").values_list(
+        "pk", "student_id", "homeroom_class_id", "shusseki_no", "updated_at")
+    for pk, student_id, class_id, number, updated in rows.iterator(chunk_size=5000):
+        memberships.setdefault(student_id, _Membership(pk, class_id, number, updated))
+    students = (Student.objects.filter(school_id__in=scope.school_ids, is_active=True).order_by("pk")
+                .only("id", "school_id", "family_name", "given_name", "family_name_kana", "given_name_kana", "sex",
+                      "birth_date", "updated_at"))
     ids.preload(Kind.STUDENT, students.values_list("pk", flat=True))
     for student in students.iterator(chunk_size=2000):
         sid = ids.get(Kind.STUDENT, student.pk, school_id=student.school_id, default=str(student.pk))

@@ -67,7 +67,7 @@ class ExportResult:
 
 def zip_files(files: Mapping[str, bytes]) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for name in ["manifest.csv", *(s.filename for s in spec.FILES)]:
             if name in files:
                 archive.writestr(name, files[name])
