@@ -36,6 +36,9 @@ def main() -> None:
     from bench import bench_surveys  # issue 5 (komu.surveys)
 
     print(*bench_surveys.run(), sep="\n")
+    from bench import bench_oneroster  # issue 8 (komu.oneroster)
+
+    print(*bench_oneroster.run(), sep="\n")
 
 
 if __name__ == "__main__":
