@@ -23,7 +23,7 @@ from komu.attendance.models import (
     SuspensionKind,
 )
 from komu.directory.models import Board, Role, School, StaffAssignment
-from komu.students.models import ClassMembership
+from komu.students.models import ClassMembership, GuardianLink
 from komu.surveys import sources
 from komu.surveys.models import Survey, SurveyAnswer, SurveyField
 from komu.surveys.presets import MONTHLY_ATTENDANCE
@@ -33,8 +33,9 @@ _OUTBREAK = ((Disease.INFLUENZA, 4), (Disease.GASTROENTERITIS, 1), (Disease.COVI
 
 
 def _school_days(today: datetime.date) -> list[datetime.date]:
+    """This week's weekdays before today (today itself on a Monday): today's register is left for the visitor."""
     monday = today - datetime.timedelta(days=today.weekday())
-    last = min(today, monday + datetime.timedelta(days=4))
+    last = min(today - datetime.timedelta(days=1), monday + datetime.timedelta(days=4))
     if last < monday:
         return [monday]
     return [monday + datetime.timedelta(days=i) for i in range((last - monday).days + 1)]
@@ -50,8 +51,16 @@ def build(*, board: Board, schools: list[School], seed: int) -> None:
                                                       homeroom_class__school_year__start_date__lte=today,
                                                       homeroom_class__school_year__end_date__gte=today)
                        .select_related("homeroom_class__school_year"))
+    # The classes and children the other demo walkthroughs use (demo-homeroom's class, demo-guardian's children)
+    # keep a clean register.
+    spared_classes = set(StaffAssignment.objects.filter(user__username="demo-homeroom")
+                         .values_list("homeroom_class_id", flat=True))
+    spared_pupils = set(GuardianLink.objects.filter(guardian__user__username="demo-guardian")
+                        .values_list("student_id", flat=True))
     by_school: dict[int, list[ClassMembership]] = {}
     for m in memberships:
+        if m.homeroom_class_id in spared_classes or m.student_id in spared_pupils:
+            continue
         by_school.setdefault(m.homeroom_class.school_year.school_id, []).append(m)
     marks: list[Mark] = []
     for school in schools:
