@@ -32,6 +32,7 @@ from komu.attendance.models import (
 from komu.audit.services import Scope, audit_record
 from komu.core.errors import ValidationFailed
 from komu.directory.models import SchoolYear
+from komu.ops import partitions
 
 RETENTION_YEARS = 5
 # A tablet retries a lost save within minutes; a receipt older than this can no longer be asked about.
@@ -70,6 +71,8 @@ class PurgeReport:
     dry_run: bool
     years: list[YearPurge] = field(default_factory=list)
     receipts: int = 0
+    # PostgreSQL: monthly partitions of marks dropped whole (name, rows).
+    dropped_partitions: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -116,6 +119,27 @@ def _querysets(school_year: SchoolYear) -> list[tuple[str, QuerySet[Any]]]:
     ]
 
 
+def _partition_cutoff(before_year: int) -> datetime.date:
+    """Marks dated before this day belong to purged school years only: the first day of the earliest year kept
+    (no later than 1 April of `before_year`). Months ending by then may be dropped whole."""
+    april = datetime.date(before_year, 4, 1)
+    first_kept = (
+        SchoolYear.objects.filter(year__gte=before_year).order_by("start_date")
+        .values_list("start_date", flat=True).first()
+    )
+    return min(first_kept, april) if first_kept else april
+
+
+def _drop_mark_partitions(before_year: int, actor_user: object, report: PurgeReport) -> None:
+    dropped = partitions.partitions_drop_before("attendance_mark", _partition_cutoff(before_year))
+    report.dropped_partitions = [(d.name, d.rows) for d in dropped]
+    if dropped:
+        audit_record(
+            actor=actor_user, action="attendance.retention.partitions_dropped", object_type="attendance.mark",
+            detail={"before_year": before_year, "partitions": {d.name: d.rows for d in dropped}},
+        )
+
+
 def attendance_purge(*, before_year: int, dry_run: bool = False, actor_user: object = None,
                      today: datetime.date | None = None) -> PurgeReport:
     """Remove the registers of every school year before `before_year` whose retention has ended. Refuses (and
@@ -135,6 +159,7 @@ def attendance_purge(*, before_year: int, dry_run: bool = False, actor_user: obj
     report = PurgeReport(before_year=before_year, dry_run=dry_run)
     receipt_cutoff = timezone.now() - datetime.timedelta(days=RECEIPT_DAYS)
     with transaction.atomic():
+        plans = []
         for school_year in years:
             entry = YearPurge(school_year.school_id, school_year.school.code, school_year.school.name,
                               school_year.year, school_year.end_date)
@@ -144,6 +169,11 @@ def attendance_purge(*, before_year: int, dry_run: bool = False, actor_user: obj
             if entry.total == 0:
                 continue
             report.years.append(entry)
+            plans.append((school_year, entry, querysets))
+        if not dry_run and plans:
+            # PostgreSQL: whole months of marks go by DROP of their partition; the DELETEs below find the rest.
+            _drop_mark_partitions(before_year, actor_user, report)
+        for school_year, entry, querysets in plans:
             if dry_run:
                 continue
             for _, qs in querysets:
