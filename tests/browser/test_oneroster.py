@@ -35,7 +35,7 @@ def _http(server: KomuServer, path: str, *, data: dict[str, str] | None = None,
     body = urllib.parse.urlencode(data).encode() if data is not None else None
     request = urllib.request.Request(server.base_url + path, data=body, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (the test server)
+        with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, dict(response.headers), json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), json.loads(exc.read())
