@@ -581,6 +581,12 @@ def answer_request_approval(
     audit_record(actor=actor.user, action="surveys.answer.approval_requested", obj=answer,
                  detail={"request": request.pk, "version": answer.version, "content_hash": request.content_hash},
                  scope=_answer_scope(answer))
+    # The first approver learns of it at once (the engine's own reminders follow if it waits).
+    first = str(request.steps[0]["role"]) if request.steps else ""
+    approvers = [a.user for a in _active(StaffAssignment.objects.filter(school=answer.school, role=first))
+                 if a.user_id != actor.user.pk]
+    notify(users=approvers, title=f"決裁してください: {request.title}",
+           url=reverse("approvals:detail", args=[request.pk]), kind="surveys.approval")
     return answer
 
 

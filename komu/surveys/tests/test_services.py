@@ -143,6 +143,8 @@ def test_the_answer_goes_through_vice_principal_and_principal_and_is_submitted(p
     answer.refresh_from_db()
     assert answer.status == SurveyAnswer.Status.IN_APPROVAL
     assert [s["role"] for s in answer.approval.steps] == ["vice_principal", "principal"]  # type: ignore[union-attr]
+    assert list(Notification.objects.filter(kind="surveys.approval").values_list("user__username", flat=True)) == [
+        "vice_principal_a"]
     with pytest.raises(ValidationFailed):
         services.answer_save(actor=act(world, "school_admin_a"), answer_id=answer.pk, data=good_post())
     approvals.request_approve(actor=act(world, "vice_principal_a"), request_id=answer.approval_id)
