@@ -274,3 +274,63 @@ def test_command_reports_errors_and_refuses(roster_world: World, files: Files, t
     for name, data in files.items():
         (good / name).write_bytes(data)
     call_command("oneroster", "import", str(good), "--dry-run")
+
+
+def _line_where(files: Files, name: str, column: str, value: str) -> int:
+    table = list(csv.reader(io.StringIO(files[name].decode())))
+    return next(i for i, row in enumerate(table, start=1) if i > 1 and row[table[0].index(column)] == value)
+
+
+@pytest.mark.parametrize(("name", "select", "column", "value", "expected"), [
+    # a school's parent must be a district
+    ("orgs.csv", ("type", "school"), "parentSourcedId", "", "district"),
+    # a district's identifier is a 教育委員会コード
+    ("orgs.csv", ("type", "district"), "identifier", "13900", "6桁"),
+    # schoolYear must be a 4-digit 年度
+    ("academicSessions.csv", ("type", "schoolYear"), "schoolYear", "R8", "西暦4桁"),
+    # dates inside the 年度
+    ("academicSessions.csv", ("type", "schoolYear"), "endDate", "2099-03-31", "年度"),
+    # a homeroom has exactly one grade
+    ("classes.csv", ("classType", "homeroom"), "grades", "P1,P2", "1つだけ"),
+    # the Komu category only with specialNeeds true
+    ("classes.csv", ("classType", "homeroom"), "metadata.komu.specialNeedsCategory", "intellectual", "true"),
+    # PublicFlg is a boolean
+    ("enrollments.csv", ("role", "teacher"), "metadata.jp.PublicFlg", "1", "true・false"),
+    # a pupil in a homeroom needs an 出席番号
+    ("enrollments.csv", ("role", "student"), "metadata.jp.ShussekiNo", "", "出席番号"),
+    # demographics name a user
+    ("demographics.csv", ("sex", "female"), "sourcedId", "nobody", "users.csv"),
+])
+def test_japan_profile_rule_refuses_the_invalid_case(files: Files, name: str, select: tuple[str, str], column: str,
+                                                     value: str, expected: str) -> None:
+    line = _line_where(files, name, *select)
+    errors = errors_of(set_cell(files, name, line, column, value))
+    assert any(e.file == name and e.line == line and e.column == column and expected in e.message
+               for e in errors), errors
+
+
+def test_delta_rows_need_status_and_date(files: Files) -> None:
+    position = 3 + spec.MANIFEST_FILES.index("orgs") + 1
+    delta = set_cell(files, "manifest.csv", position, "value", "delta")
+    errors = errors_of(delta)
+    columns = {(e.file, e.column) for e in errors}
+    assert ("orgs.csv", "status") in columns and ("orgs.csv", "dateLastModified") in columns
+    fixed = set_cell(delta, "orgs.csv", 2, "status", "active")
+    fixed = set_cell(fixed, "orgs.csv", 2, "dateLastModified", "2026-04-01 09:00")
+    on_line_2 = {e.column for e in errors_of(fixed) if e.file == "orgs.csv" and e.line == 2}
+    assert on_line_2 == {"dateLastModified"}
+
+
+def test_a_file_listed_but_not_rostering_is_refused(files: Files) -> None:
+    position = 3 + spec.MANIFEST_FILES.index("results") + 1
+    changed = set_cell(files, "manifest.csv", position, "value", "bulk")
+    changed["results.csv"] = b"sourcedId\r\n"
+    assert any("rostering" in e.message for e in errors_of(changed))
+
+
+def test_ragged_manifest_and_wrong_header_order(files: Files) -> None:
+    def swap(table: list[list[str]]) -> None:
+        for row in table:
+            row[3], row[4] = row[4], row[3]
+    error = only_error(edit(files, "orgs.csv", swap))
+    assert error.line == 1 and "4列目" in error.message

@@ -223,3 +223,28 @@ def test_comparisons_on_dates() -> None:
     parsed = query.parse_filter("dateLastModified>'2026-01-01T00:00:00.000Z'")
     assert parsed.matches({"dateLastModified": "2026-04-01T00:00:00.000Z"})
     assert not parsed.matches({"dateLastModified": "2025-12-31T00:00:00.000Z"})
+
+
+def test_paging_past_the_end_and_the_last_page(client: Client, roster_world: World) -> None:
+    auth = bearer(client, register(roster_world))
+    beyond = get(client, auth, "/students", offset="50")
+    assert beyond.status_code == 200 and beyond.json()["users"] == [] and beyond["X-Total-Count"] == "3"
+    last = get(client, auth, "/students", limit="2", offset="2")
+    assert 'rel="next"' not in last["Link"] and 'rel="prev"' in last["Link"] and "offset=0" in last["Link"]
+    default = get(client, auth, "/students")
+    assert "limit=100" in default["Link"]
+
+
+def test_order_by_desc_and_a_quoted_value_with_and_inside(client: Client, roster_world: World) -> None:
+    auth = bearer(client, register(roster_world))
+    names = [u["familyName"] for u in get(client, auth, "/students", sort="familyName", orderBy="desc").json()["users"]]
+    assert names == sorted(names, reverse=True)
+    assert get(client, auth, "/students", filter="familyName='A AND B'").json()["users"] == []
+
+
+def test_filter_on_a_nested_reference(client: Client, roster_world: World) -> None:
+    auth = bearer(client, register(roster_world))
+    schools = get(client, auth, "/schools").json()["orgs"]
+    school_a = next(s for s in schools if s["identifier"] == roster_world.school_a.code)["sourcedId"]
+    classes = get(client, auth, "/classes", filter=f"school.sourcedId='{school_a}'").json()["classes"]
+    assert len(classes) == 2
