@@ -158,6 +158,11 @@ class Results:
     summaries: list[aggregate.FieldSummary]
     submitted: int
     total: int
+    answer_ids: list[Any] = field(default_factory=list)
+
+    @property
+    def linked_rows(self) -> list[tuple[Any, list[str]]]:
+        return list(zip(self.answer_ids, self.rows, strict=True))
 
 
 def _results(survey: Survey) -> Results:
@@ -166,7 +171,7 @@ def _results(survey: Survey) -> Results:
     records = _records(survey, answers)
     return Results(survey, specs, aggregate.headers(specs), aggregate.rows(specs, records),
                    aggregate.summarise(specs, records, submitted=Status.SUBMITTED),
-                   sum(1 for a in answers if a.status == Status.SUBMITTED), len(answers))
+                   sum(1 for a in answers if a.status == Status.SUBMITTED), len(answers), [a.pk for a in answers])
 
 
 @transaction.atomic
