@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import threading
 import time
@@ -135,6 +136,7 @@ class RosterView:
         self.roles_of = _roles_index(roster)
         self._json: dict[int, dict[str, Any]] = {}
         self._records: dict[int, Record] = {}
+        self._objects: dict[Any, list[dict[str, Any]]] = {}
         self._selections: dict[Any, list[Record]] = {}
         self._by_id: dict[Any, dict[str, Record]] = {}
 
@@ -155,6 +157,12 @@ class RosterView:
             self._json[key] = obj
             self._records[id(obj)] = record
         return self._json[key]
+
+    def objects(self, selector: Selector) -> list[dict[str, Any]]:
+        """The JSON objects of a selection, kept for filtering and sorting the next requests."""
+        if selector not in self._objects:
+            self._objects[selector] = [self.json(r) for r in self.select(selector)]
+        return self._objects[selector]
 
     def record_of(self, obj: dict[str, Any]) -> Record:
         return self._records[id(obj)]
@@ -206,12 +214,18 @@ def _roles_index(roster: Roster) -> dict[str, list[Record]]:
 
 
 def _respond_list(request: HttpRequest, token: AccessToken, key: str, records: list[Record],
-                  view: RosterView) -> HttpResponse:
+                  view: RosterView, selector: Selector | None = None) -> HttpResponse:
     try:
         query = parse_query(request.GET.dict())
-        objects = [view.json(r) for r in records]
-        known = set(objects[0]) if objects else _known_fields(key)
-        total, page = apply_query(objects, query, known_fields=known)
+        known = set(view.json(records[0])) if records else _known_fields(key)
+        if query.filter is None and not query.sort and not query.descending:
+            # The common case, paging in sourcedId order: only the page is turned into JSON.
+            total, page = apply_query([view.json(r) for r in records[query.offset:query.offset + query.limit]],
+                                      dataclasses.replace(query, offset=0), known_fields=known)
+            total = len(records)
+        else:
+            objects = view.objects(selector) if selector is not None else [view.json(r) for r in records]
+            total, page = apply_query(objects, query, known_fields=known)
     except QueryError as exc:
         return ims_error(exc.status, str(exc), exc.minor)
     _audit(token, request, [view.record_of(o) for o in page])
@@ -253,7 +267,7 @@ def collection(key: str, needs: frozenset[str], select: Selector) -> Callable[..
             return error
         assert token is not None
         view = _view_of(token.client)
-        return _respond_list(request, token, key, view.select(select), view)
+        return _respond_list(request, token, key, view.select(select), view, select)
 
     return view
 
