@@ -53,6 +53,10 @@ def _items(request: HttpRequest) -> list[tuple[str, str]]:
         items.append((_("保護者へのお便り"), reverse("notices:letters")))
     if actor.has(roles.LETTERS_READ):
         items.append((_("学校からのお便り"), reverse("notices:guardian_letters")))
+    if actor.has(roles.SURVEYS_BUILD):
+        items.append((_("照会（作成・集計）"), reverse("surveys:index")))
+    elif actor.has(roles.SURVEYS_ANSWER):
+        items.append((_("照会への回答"), reverse("surveys:index")))
     if actor.has(roles.APPROVALS_USE):
         items.append((_("決裁"), reverse("approvals:inbox")))
     if actor.has(roles.DIRECTORY_VIEW):

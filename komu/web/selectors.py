@@ -50,6 +50,7 @@ _TASK_PROVIDERS = (
     "komu.rosters.selectors.home",
     "komu.students.selectors",
     "komu.notices.selectors",
+    "komu.surveys.selectors",
 )
 
 
