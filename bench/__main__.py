@@ -39,6 +39,9 @@ def main() -> None:
     from bench import bench_oneroster  # issue 8 (komu.oneroster)
 
     print(*bench_oneroster.run(), sep="\n")
+    from bench import bench_gakureibo  # issue 3 (komu.rosters: 学齢簿 import)
+
+    print(*bench_gakureibo.run(), sep="\n")
 
 
 if __name__ == "__main__":

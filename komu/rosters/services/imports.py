@@ -294,6 +294,7 @@ class _RawInserter:
         columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in self.fields)
         placeholders = ", ".join(["%s"] * len(self.fields))
         self.sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608 (names from the model)
+        self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"
         self.id_field = GakureiboEntry._meta.pk
         fixed: dict[str, Any] = {
             "created_at": now, "updated_at": now, "board_id": imp.board_id, "fiscal_year": imp.fiscal_year,
@@ -333,7 +334,14 @@ class _RawInserter:
 
     def insert(self, rows: list[list[Any]]) -> None:
         with connection.cursor() as cursor:
-            cursor.executemany(self.sql, rows)
+            if connection.vendor == "postgresql":
+                # COPY: PostgreSQL's bulk path (executemany costs a round trip per row, and one giant
+                # multi-row INSERT spends its time in the driver splitting 16,000 placeholders).
+                with cursor.cursor.copy(self.copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(self.sql, rows)
 
 
 @dataclass
