@@ -216,6 +216,8 @@ def token_issue(*, client_id: str, client_secret: str, requested_scopes: Collect
         raise TokenRefused("invalid_scope", "このクライアントに許可されていないスコープが含まれています。")
     raw = secrets.token_urlsafe(32)
     AccessToken.objects.filter(client=client, expires_at__lt=timezone.now()).delete()
+    client.last_used_at = timezone.now()
+    client.save(update_fields=["last_used_at"])
     AccessToken.objects.create(client=client, token_hash=ApiClient.hash(raw), scopes=sorted(wanted),
                                expires_at=timezone.now() + TOKEN_LIFETIME)
     audit_record(actor=None, action="oneroster.token.issued", obj=client, detail={"client_id": client.client_id,

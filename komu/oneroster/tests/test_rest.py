@@ -248,3 +248,25 @@ def test_filter_on_a_nested_reference(client: Client, roster_world: World) -> No
     school_a = next(s for s in schools if s["identifier"] == roster_world.school_a.code)["sourcedId"]
     classes = get(client, auth, "/classes", filter=f"school.sourcedId='{school_a}'").json()["classes"]
     assert len(classes) == 2
+
+
+def test_list_queries_do_not_grow_with_the_number_of_pupils(client: Client, roster_world: World) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from komu.students.models import ClassMembership
+
+    auth = bearer(client, register(roster_world))
+    get(client, auth, "/students")  # sourcedIds assigned once
+    with CaptureQueriesContext(connection) as small:
+        get(client, auth, "/students")
+    for n in range(10):
+        student = Student(school=roster_world.school_a, family_name="追加", given_name=f"{n}",
+                          family_name_kana="ツイカ", given_name_kana="イチ")
+        student.save()
+        ClassMembership.objects.create(student=student, homeroom_class=roster_world.class_a2, shusseki_no=10 + n)
+    get(client, auth, "/students")
+    with CaptureQueriesContext(connection) as large:
+        response = get(client, auth, "/students")
+    assert response["X-Total-Count"] == "13"
+    assert 0 < len(large.captured_queries) <= len(small.captured_queries)
