@@ -417,6 +417,12 @@ class _Builder:
         _validated(year).save()
         for n in range(1, spec.classes_per_grade + 1):
             _validated(HomeroomClass(school_year=year, grade_code="P1", name=f"{n}組", sort_order=n)).save()
+        # The school's first special-needs class takes next year's first-graders of its kind.
+        for special in spec.special_classes[:1]:
+            _validated(HomeroomClass(
+                school_year=year, grade_code="P1", name=special.name, kind=HomeroomClass.Kind.SPECIAL_NEEDS,
+                special_needs_category=special.category, sort_order=spec.classes_per_grade + 1,
+            )).save()
 
     # --- people ---------------------------------------------------
 

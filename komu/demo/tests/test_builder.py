@@ -71,6 +71,7 @@ def test_every_school_has_this_years_three_terms_and_classes_for_every_grade() -
         if school.school_type == "B1":
             assert following is not None
             assert {c.grade_code for c in following.classes.all()} == {"P1"}
+            assert following.classes.filter(kind=HomeroomClass.Kind.SPECIAL_NEEDS).count() == 1
             assert not following.classes.filter(memberships__isnull=False).exists()
         else:
             assert following is None
