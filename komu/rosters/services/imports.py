@@ -106,8 +106,26 @@ def _require_board(actor: Actor, board: Board) -> None:
 
 def gakureibo_import_get_for(*, actor: Actor, import_id: Any) -> GakureiboImport:
     """One import of a board the actor keeps; 404 alike for a missing one and another board's."""
-    qs = GakureiboImport.objects.filter(board__in=gakureibo_boards_for(actor=actor)).select_related("board")
+    # The stored file (megabytes) is left in the database unless a caller really reads it.
+    qs = (
+        GakureiboImport.objects.filter(board__in=gakureibo_boards_for(actor=actor))
+        .select_related("board", "created_by")
+        .defer("content")
+    )
     return scope.get_in_scope(qs, pk=import_id)
+
+
+def gakureibo_imports_awaiting_apply(*, actor: Actor) -> list[GakureiboImport]:
+    """For the home page of a board officer: imports checked without errors and not yet applied or discarded
+    (「学齢簿の取込が確認済みです（未反映）」). No personal data: file name, 年度, counts."""
+    return list(
+        GakureiboImport.objects.filter(
+            board__in=gakureibo_boards_for(actor=actor), status=GakureiboImport.Status.VALIDATED
+        )
+        .defer("content", "report")
+        .select_related("board")
+        .order_by("-created_at")[:20]
+    )
 
 
 def gakureibo_imports_for_board(*, actor: Actor, board: Board, limit: int = 50) -> list[GakureiboImport]:
@@ -838,5 +856,6 @@ __all__ = [
     "gakureibo_import_progress",
     "gakureibo_import_report",
     "gakureibo_import_validate",
+    "gakureibo_imports_awaiting_apply",
     "gakureibo_imports_for_board",
 ]

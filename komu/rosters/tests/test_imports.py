@@ -660,3 +660,31 @@ def test_import_list_is_empty_at_first(signed_in: Any, world: World) -> None:
 
     body = signed_in("board_officer_a").get(reverse("rosters:import_list")).content.decode()
     assert "まだ取り込んだファイルはありません" in body
+
+
+def test_imports_awaiting_apply_are_listed_for_the_home_page(world: World) -> None:
+    from komu.rosters.services.imports import gakureibo_imports_awaiting_apply
+
+    ready = validated(world, csv_bytes([row()]))
+    validated(world, csv_bytes([row(**{"生年月日": "2020-02-30"})]))  # failed: nothing to apply
+    assert [i.pk for i in gakureibo_imports_awaiting_apply(actor=officer(world))] == [ready.pk]
+    assert gakureibo_imports_awaiting_apply(actor=officer(world, "board_officer_b")) == []
+
+
+def test_the_apply_task_reports_a_failure_without_raising(world: World, monkeypatch: Any) -> None:
+    from komu.rosters import tasks
+
+    imp = validated(world, csv_bytes([row()]))
+    GakureiboImport.objects.filter(pk=imp.pk).update(sha256="0" * 64)
+    result = tasks.apply_gakureibo_import.call(import_id=str(imp.pk), user_id=str(world.user("board_officer_a").pk))
+    assert result["status"] == "failed" and "もう一度ファイルをアップロード" in result["message"]
+    imp.refresh_from_db()
+    assert imp.status == GakureiboImport.Status.FAILED and not GakureiboEntry.objects.exists()
+
+
+def test_the_validate_task_runs_the_dry_run(world: World) -> None:
+    from komu.rosters import tasks
+
+    imp = upload(world, csv_bytes([row()]))
+    result = tasks.validate_gakureibo_import.call(import_id=str(imp.pk))
+    assert result == {"status": "validated", "errors": 0, "warnings": 0}

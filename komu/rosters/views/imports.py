@@ -274,8 +274,8 @@ def import_detail(request: HttpRequest, import_id: Any) -> HttpResponse:
         "changes": [_change_row(c) for c in report.get("changes", [])],
         "can_apply": imp.status == GakureiboImport.Status.VALIDATED and not imp.error_count
         and context["progress"].status == GakureiboImport.Status.VALIDATED,
-        "can_discard": imp.status in (GakureiboImport.Status.QUEUED, GakureiboImport.Status.VALIDATED,
-                                      GakureiboImport.Status.FAILED) and bool(imp.content),
+        "can_discard": imp.status in (GakureiboImport.Status.QUEUED, GakureiboImport.Status.VALIDATED)
+        and context["progress"].status != GakureiboImport.Status.APPLYING,
         "breadcrumbs": _crumbs((_("学齢簿"), f"{reverse('rosters:board_entries')}?board={imp.board_id}"),
                                (_("取込の履歴"), _list_url(imp.board_id)), (imp.filename, "")),
     })
