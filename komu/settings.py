@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "komu.attendance",
     "komu.surveys",
     "komu.notices",
+    "komu.progress",
     "komu.web",
     "komu.api",
     "komu.demo",
