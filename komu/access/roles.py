@@ -128,3 +128,21 @@ _NOTICES_GRANTS = {
 }
 for _role, _granted in _NOTICES_GRANTS.items():
     CAPABILITIES[_role] = CAPABILITIES[_role] | _granted
+
+# 校務DXの進捗 (komu.progress): aggregates only (counts per school, board, prefecture, nation). Analysts see the
+# rollups of their reach, boards their schools, principals and vice-principals their school; principals,
+# vice-principals and board officers answer the yearly 校務DX checklist; the operator registers the other
+# deployments allowed to push their snapshots (federation).
+PROGRESS_VIEW = "progress.view"
+CHECKLIST_ANSWER = "progress.checklist"
+PROGRESS_FEDERATION = "progress.federation"
+_PROGRESS_GRANTS = {
+    Role.NATIONAL_ANALYST: {PROGRESS_VIEW},
+    Role.PREFECTURAL_ANALYST: {PROGRESS_VIEW},
+    Role.BOARD_OFFICER: {PROGRESS_VIEW, CHECKLIST_ANSWER},
+    Role.PRINCIPAL: {PROGRESS_VIEW, CHECKLIST_ANSWER},
+    Role.VICE_PRINCIPAL: {PROGRESS_VIEW, CHECKLIST_ANSWER},
+    Role.OPERATOR: {PROGRESS_FEDERATION},
+}
+for _role, _granted in _PROGRESS_GRANTS.items():
+    CAPABILITIES[_role] = CAPABILITIES[_role] | _granted
