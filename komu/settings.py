@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "komu.api",
     "komu.demo",
     "komu.ops",
+    "komu.privacy",
 ]
 
 MIDDLEWARE = [

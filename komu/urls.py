@@ -20,6 +20,7 @@ urlpatterns = [
     path("ims/oneroster/", include("komu.oneroster.rest_urls")),
     path("notices/", include("komu.notices.urls")),
     path("surveys/", include("komu.surveys.urls")),
+    path("privacy/", include("komu.privacy.urls")),
     path("progress/", include("komu.progress.urls")),
     # Passkey ceremonies: the package's views narrowed to Komu's rules (no passwordless sign-in, re-auth to
     # add).

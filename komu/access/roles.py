@@ -146,3 +146,18 @@ _PROGRESS_GRANTS = {
 }
 for _role, _granted in _PROGRESS_GRANTS.items():
     CAPABILITIES[_role] = CAPABILITIES[_role] | _granted
+
+# 漏えい等への対応 (komu.privacy): the principal (for their school) and the board officer (for the board's schools)
+# record incidents, compute the affected persons, draft the PPC report and the guardians' letters, and force a
+# password reset with session revocation for the staff of a school or a board. The vice-principal records and
+# drafts too, but locking out a whole staff is the head's (or the board's) decision. The operator holds neither:
+# no personal data, and the decision to lock out a school's staff belongs to the data controller.
+PRIVACY_INCIDENTS = "privacy.incidents"
+PRIVACY_FORCE_RESET = "privacy.force_reset"
+_PRIVACY_GRANTS = {
+    Role.BOARD_OFFICER: {PRIVACY_INCIDENTS, PRIVACY_FORCE_RESET},
+    Role.PRINCIPAL: {PRIVACY_INCIDENTS, PRIVACY_FORCE_RESET},
+    Role.VICE_PRINCIPAL: {PRIVACY_INCIDENTS},
+}
+for _role, _granted in _PRIVACY_GRANTS.items():
+    CAPABILITIES[_role] = CAPABILITIES[_role] | _granted
