@@ -688,3 +688,29 @@ def test_the_validate_task_runs_the_dry_run(world: World) -> None:
     imp = upload(world, csv_bytes([row()]))
     result = tasks.validate_gakureibo_import.call(import_id=str(imp.pk))
     assert result == {"status": "validated", "errors": 0, "warnings": 0}
+
+
+def test_an_id_saved_by_excel_as_a_number_is_an_error_saying_what_to_do(world: World) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADERS)
+    values: list[Any] = [row().get(h, "") for h in HEADERS]
+    values[0] = 101  # the leading zeros are gone
+    sheet.append(values)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    imp = validated(world, buffer.getvalue(), filename="excel.xlsx")
+    error = imp.data["errors"][0]
+    assert imp.status == GakureiboImport.Status.FAILED
+    assert (error["line"], error["column"], error["code"]) == (2, "個人番号", "cell_number_in_text")
+    assert "文字列" in error["message"]
+
+
+def test_markup_in_a_name_is_shown_escaped(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    imp = validated(world, csv_bytes([row(**{"氏名（名）": "<b>太郎</b>"})]))
+    page = signed_in("board_officer_a").get(reverse("rosters:import_detail", kwargs={"import_id": imp.pk}))
+    body = page.content.decode()
+    assert "&lt;b&gt;太郎&lt;/b&gt;" in body and "<b>太郎</b>" not in body
