@@ -161,3 +161,25 @@ _PRIVACY_GRANTS = {
 }
 for _role, _granted in _PRIVACY_GRANTS.items():
     CAPABILITIES[_role] = CAPABILITIES[_role] | _granted
+
+# 校外活動 (komu.trips): a homeroom teacher sets up a trip for their class, the school office, vice-principal and
+# principal for any class of the school; every staff member of a school can be named a chaperone and reads the
+# participants' contacts during the window; the school nurse releases health notes for a trip; the principal and
+# vice-principal revoke a chaperone's access (lost phone).
+# 開示記録 (komu.disclosures): the principal and vice-principal keep the register of printed documents (returned,
+# shredded, lost) and see which persons and fields a lost document held.
+TRIPS_MANAGE = "trips.manage"
+TRIPS_ACCOMPANY = "trips.accompany"
+TRIPS_HEALTH_RELEASE = "trips.health_release"
+TRIPS_REVOKE = "trips.revoke"
+DISCLOSURES_MANAGE = "disclosures.manage"
+_TRIPS_GRANTS = {
+    Role.PRINCIPAL: {TRIPS_MANAGE, TRIPS_ACCOMPANY, TRIPS_REVOKE, DISCLOSURES_MANAGE},
+    Role.VICE_PRINCIPAL: {TRIPS_MANAGE, TRIPS_ACCOMPANY, TRIPS_REVOKE, DISCLOSURES_MANAGE},
+    Role.SCHOOL_ADMIN: {TRIPS_MANAGE, TRIPS_ACCOMPANY},
+    Role.HOMEROOM_TEACHER: {TRIPS_MANAGE, TRIPS_ACCOMPANY},
+    Role.TEACHER: {TRIPS_ACCOMPANY},
+    Role.SCHOOL_NURSE: {TRIPS_ACCOMPANY, TRIPS_HEALTH_RELEASE},
+}
+for _role, _granted in _TRIPS_GRANTS.items():
+    CAPABILITIES[_role] = CAPABILITIES[_role] | _granted
