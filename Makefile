@@ -28,7 +28,7 @@ test: install
 
 # Production shape on loopback: its own PostgreSQL 15 primary + standby (replica routing, backup/restore, faults).
 test-replica: install
-	KOMU_TEST_CLUSTERS=1 $(TEST_ENV) $(BIN)/python -m pytest -m clusters komu/ops/tests $(PYTEST_ARGS)
+	KOMU_TEST_CLUSTERS=1 $(TEST_ENV) $(BIN)/python -m pytest -m "clusters or browser" komu/ops/tests tests/browser/test_operations.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check komu tests bench

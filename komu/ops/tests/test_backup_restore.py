@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from komu.ops.tests import pgcluster
-from komu.ops.tests.test_replica import komu, komu_env
+from komu.ops.tests.stack import komu, komu_env
 
 
 def table_digests(url: str) -> dict[str, tuple[int, str]]:

@@ -29,12 +29,9 @@ import psycopg
 import pytest
 
 from komu.ops.tests import pgcluster
-from komu.ops.tests.test_replica import ROOT, komu, komu_env
+from komu.ops.tests.stack import ROOT, Server, komu, production_env
 
 pytestmark = pytest.mark.clusters
-
-SECRET = "fault-test-secret-key-" + "x" * 40
-
 
 @dataclass
 class Stack:
@@ -46,13 +43,6 @@ class Stack:
     @property
     def url(self) -> str:
         return self.clusters.primary.url()
-
-
-def production_env(var: Path, url: str) -> dict[str, str]:
-    env = komu_env(var, url)
-    env.update({"KOMU_SECRET_KEY": SECRET, "KOMU_DEBUG": "0", "KOMU_SSL_REDIRECT": "0",
-                "KOMU_CREATE_KEY_FILE": "1", "KOMU_LOG_FORMAT": "json"})
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -72,48 +62,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(clusters, env, var, json.loads(made.stdout.strip().splitlines()[-1]))
     finally:
         clusters.close()
-
-
-class Server:
-    """gunicorn with one worker, in its own process group so SIGKILL takes master and worker at once."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = pgcluster.free_port()
-        self.log = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "komu.wsgi:application", "-b", f"127.0.0.1:{self.port}", "-w", "1",
-             "--timeout", "120", "--graceful-timeout", "5"],
-            env=env, cwd=ROOT, stdout=self.log, stderr=self.log, start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if self.request("GET", "/healthz")[0] in (200, 503):
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise TimeoutError("gunicorn did not start")
-
-    def request(self, method: str, path: str, *, headers: dict[str, str] | None = None, body: str | None = None,
-                timeout: float = 60) -> tuple[int, dict[str, str], str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
-        finally:
-            conn.close()
-
-    def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        self.log.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        self.log.close()
 
 
 class Browser:

@@ -13,21 +13,7 @@ from pathlib import Path
 import pytest
 
 from komu.ops.tests import pgcluster
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def komu_env(var_dir: Path, database_url: str, replica_url: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KOMU_", "PYTEST", "DJANGO_"))}
-    env.update({"KOMU_VAR_DIR": str(var_dir), "KOMU_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)})
-    if replica_url:
-        env["KOMU_REPLICA_DATABASE_URL"] = replica_url
-    return env
-
-
-def komu(env: dict[str, str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "komu", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+from komu.ops.tests.stack import ROOT, komu, komu_env
 
 
 @pytest.fixture
