@@ -42,6 +42,9 @@ def main() -> None:
     from bench import bench_gakureibo  # issue 3 (komu.rosters: 学齢簿 import)
 
     print(*bench_gakureibo.run(), sep="\n")
+    from bench import bench_ops  # issue 9 (komu.ops: primary + standby, two app processes)
+
+    print(*bench_ops.run(), sep="\n")
 
 
 if __name__ == "__main__":
