@@ -64,6 +64,7 @@ SAMPLE_SIZE: Final = 20  # changes shown in the dry-run report, per kind
 MAX_STORED_WARNINGS: Final = 1000  # all are counted; the first ones are listed
 LAYOUTS: Final[tuple[Layout, ...]] = ("auto", "komu", "applic")
 _PROGRESS_SECONDS: Final = 6 * 3600
+_STALLED_SECONDS: Final = 60  # waiting longer than this for the task worker is worth telling the officer
 
 
 class ImportFailed(KomuError):
@@ -75,6 +76,8 @@ class Progress:
     status: str
     done: int
     total: int
+    # Applying was asked for over a minute ago and no worker has picked it up.
+    stalled: bool = False
 
     @property
     def finished(self) -> bool:
@@ -189,7 +192,8 @@ def gakureibo_import_progress(*, imp: GakureiboImport) -> Progress:
     cached = cache.get(_progress_key(imp.pk))
     if progress.status == GakureiboImport.Status.VALIDATED and isinstance(cached, dict) and cached.get("requested"):
         # Applying was asked for; the task has not started yet.
-        return Progress(GakureiboImport.Status.APPLYING, 0, progress.total)
+        waited = time.time() - float(cached.get("requested_at", time.time()))
+        return Progress(GakureiboImport.Status.APPLYING, 0, progress.total, stalled=waited > _STALLED_SECONDS)
     if progress.finished:
         return progress
     if isinstance(cached, dict) and cached.get("status") in (
@@ -681,7 +685,8 @@ def gakureibo_import_apply_request(*, actor: Actor, import_id: Any) -> Gakureibo
         detail={"sha256": imp.sha256}, scope=Scope(board_id=imp.board_id),
     )
     cache.set(_progress_key(imp.pk), {"status": GakureiboImport.Status.APPLYING, "done": 0,
-                                      "total": imp.progress_total, "requested": True}, _PROGRESS_SECONDS)
+                                      "total": imp.progress_total, "requested": True,
+                                      "requested_at": time.time()}, _PROGRESS_SECONDS)
     return imp
 
 

@@ -714,3 +714,19 @@ def test_markup_in_a_name_is_shown_escaped(signed_in: Any, world: World) -> None
     page = signed_in("board_officer_a").get(reverse("rosters:import_detail", kwargs={"import_id": imp.pk}))
     body = page.content.decode()
     assert "&lt;b&gt;太郎&lt;/b&gt;" in body and "<b>太郎</b>" not in body
+
+
+def test_a_requested_apply_without_a_worker_says_so_after_a_minute(
+    signed_in: Any, world: World, monkeypatch: Any
+) -> None:
+    from django.urls import reverse
+
+    imp = validated(world, csv_bytes([row()]))
+    client = signed_in("board_officer_a")
+    client.post(reverse("rosters:import_apply", kwargs={"import_id": imp.pk}))  # database backend: no worker here
+    page = client.get(reverse("rosters:import_detail", kwargs={"import_id": imp.pk})).content.decode()
+    assert 'hx-trigger="every 1s"' in page and "komu db_worker" not in page
+    monkeypatch.setattr(imports, "_STALLED_SECONDS", -1)  # as if a minute had passed
+    page = client.get(reverse("rosters:import_progress", kwargs={"import_id": imp.pk})).content.decode()
+    assert "komu db_worker" in page
+    assert AuditEvent.objects.filter(action="rosters.gakureibo_import.apply_requested").count() == 1

@@ -213,7 +213,7 @@ _STALLED_AFTER = dt.timedelta(seconds=60)
 
 def _progress_context(imp: GakureiboImport) -> dict[str, Any]:
     progress = services.gakureibo_import_progress(imp=imp)
-    stalled = (
+    stalled = progress.stalled or (
         progress.status == GakureiboImport.Status.QUEUED
         and timezone.now() - imp.created_at > _STALLED_AFTER
     )
