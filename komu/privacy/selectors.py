@@ -8,13 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from komu.access import roles
-from komu.access.scope import Actor
+from komu.access.scope import Actor, schools_for
+from komu.accounts.models import User
 from komu.audit.services import Scope, audit_record
+from komu.core.wareki import fiscal_year_of
+from komu.directory.models import Board, HomeroomClass
 from komu.privacy.models import AffectedPerson, Incident
 from komu.privacy.services import get_incident, incident_queryset
 from komu.students.models import ClassMembership, GuardianLink
@@ -70,6 +74,10 @@ class Deadline:
     due: datetime.date
     done_at: datetime.datetime | None
     days_left: int
+
+    @property
+    def days_over(self) -> int:
+        return -self.days_left
 
     @property
     def overdue(self) -> bool:
@@ -175,7 +183,42 @@ def home_tasks(*, actor: Actor) -> list[Task]:
         tasks.append(Task(
             title=_("漏えい等の報告期限：%(title)s") % {"title": row.incident.title},
             detail=_("%(label)s %(date)s まで") % {"label": d.label, "date": d.due.strftime("%m/%d")},
-            url=reverse("privacy:incident_list"),
+            url=reverse("privacy:incident_detail", args=[row.incident.pk]),
             urgent=d.days_left <= 0,
         ))
     return tasks
+
+
+# --- Choices for the forms -------------------------------------------------------------------------------------
+
+def school_choices(actor: Actor, capability: str = roles.PRIVACY_INCIDENTS) -> list[tuple[str, str]]:
+    return [(str(s.pk), s.name) for s in schools_for(actor, capability).order_by("code")]
+
+
+def class_choices(actor: Actor) -> list[tuple[str, str]]:
+    schools = schools_for(actor, roles.PRIVACY_INCIDENTS)
+    current = fiscal_year_of(timezone.localdate())
+    classes = HomeroomClass.objects.filter(school_year__school__in=schools, school_year__year=current) \
+        .select_related("school_year__school").order_by("school_year__school__code", "grade_code", "name")
+    many = schools.count() > 1
+    return [(str(c.pk), f"{c.school_year.school.name} {c}" if many else str(c)) for c in classes]
+
+
+def account_choices(actor: Actor) -> list[tuple[str, str]]:
+    """Staff accounts of the actor's schools and boards, for the audit-log search (names of staff only)."""
+    schools = schools_for(actor, roles.PRIVACY_INCIDENTS)
+    own = [g.board_id for g in actor.grants_with(roles.PRIVACY_INCIDENTS) if g.board_id is not None]
+    users = User.objects.filter(Q(assignments__school__in=schools) | Q(assignments__board_id__in=own),
+                                kind=User.Kind.STAFF).distinct().order_by("username")
+    return [(str(u.pk), f"{u.display_name}（{u.username}）") for u in users]
+
+
+def lockout_targets(actor: Actor) -> list[tuple[str, str]]:
+    """"board:<id>" for the actor's boards (all their staff), "school:<id>" for each school."""
+    targets = []
+    own = [g.board_id for g in actor.grants_with(roles.PRIVACY_FORCE_RESET) if g.board_id is not None]
+    for board in Board.objects.filter(Q(pk__in=own) | Q(parent_id__in=own)).order_by("code"):
+        targets.append((f"board:{board.pk}", _("%(name)s（事務局と所管の全学校）") % {"name": board.name}))
+    for pk, name in school_choices(actor, roles.PRIVACY_FORCE_RESET):
+        targets.append((f"school:{pk}", name))
+    return targets

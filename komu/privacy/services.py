@@ -168,7 +168,7 @@ def persons_from_disclosure(actor: Actor, serial: str) -> tuple[Any, dict[str, l
         raise ValidationFailed("通し番号を入力してください。", errors={"serial": ["通し番号を入力してください。"]})
     if not disclosure_log_available():
         raise ValidationFailed("開示記録（印刷・出力の記録）が有効になっていません。")
-    disclosure_model: Any = apps.get_model("disclosures", "Disclosure")  # type: ignore[misc]
+    disclosure_model: Any = apps.get_model("disclosures", "Disclosure")
     schools = schools_for(actor, roles.PRIVACY_INCIDENTS)
     own = [g.board_id for g in actor.grants_with(roles.PRIVACY_INCIDENTS) if g.board_id is not None]
     in_scope = disclosure_model.objects.filter(
