@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "komu.api",
     "komu.demo",
     "komu.ops",
+    "komu.trips",
+    "komu.disclosures",
     "komu.privacy",
 ]
 

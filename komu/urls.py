@@ -20,6 +20,8 @@ urlpatterns = [
     path("ims/oneroster/", include("komu.oneroster.rest_urls")),
     path("notices/", include("komu.notices.urls")),
     path("surveys/", include("komu.surveys.urls")),
+    path("trips/", include("komu.trips.urls")),
+    path("disclosures/", include("komu.disclosures.urls")),
     path("privacy/", include("komu.privacy.urls")),
     path("progress/", include("komu.progress.urls")),
     # Passkey ceremonies: the package's views narrowed to Komu's rules (no passwordless sign-in, re-auth to

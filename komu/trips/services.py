@@ -1,0 +1,252 @@
+"""Writes of 校外活動: setting up a trip (participants, chaperones), the nurse's release of health notes, the
+principal's revocation of a chaperone, the lost-phone report (signed in elsewhere, or with the one-time code) and
+the issue of that code. Each checks capability and scope and audits in the same transaction."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from komu.access import roles, scope
+from komu.access.scope import Actor
+from komu.audit.services import Scope, audit_record
+from komu.core.errors import PermissionDeniedError, ValidationFailed
+from komu.core.text import TextError, reject_control_chars
+from komu.directory.models import Role, School, StaffAssignment
+from komu.trips.models import Trip, TripChaperone, TripHealthRelease, TripIncident, TripParticipant
+
+# A trip window longer than this is not a trip (and would keep contacts readable too long).
+MAX_WINDOW = datetime.timedelta(days=14)
+_STAFF_ROLES = (Role.PRINCIPAL, Role.VICE_PRINCIPAL, Role.SCHOOL_ADMIN, Role.HOMEROOM_TEACHER, Role.TEACHER,
+                Role.SCHOOL_NURSE)
+_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def _scope(trip: Trip) -> Scope:
+    return Scope(school_id=trip.school_id, board_id=trip.school.board_id)
+
+
+def code_hash(code: str) -> str:
+    normalised = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hmac.new(settings.SECRET_KEY.encode(), f"trips.lost:{normalised}".encode(), hashlib.sha256).hexdigest()
+
+
+def staff_of(school: School) -> list[Any]:
+    """The staff members of a school today (chaperone candidates), by display name."""
+    today = timezone.localdate()
+    rows = (StaffAssignment.objects.filter(school=school, role__in=_STAFF_ROLES)
+            .filter(Q(start_date__isnull=True) | Q(start_date__lte=today))
+            .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
+            .select_related("user"))
+    users = {a.user.pk: a.user for a in rows if a.user.is_active}
+    return sorted(users.values(), key=lambda u: (u.display_name_kana or u.display_name or u.username))
+
+
+def trip_create(*, actor: Actor, title: str, starts_at: datetime.datetime, ends_at: datetime.datetime,
+                class_ids: Sequence[object], student_ids: Sequence[object],
+                chaperone_ids: Sequence[object]) -> Trip:
+    """Set up a trip: whole classes (expanded into their enrolled pupils now) and/or chosen pupils the actor
+    reaches (a homeroom teacher: their class), chaperones among the school's staff. Audited
+    "trips.trip.created" with the participants' ids."""
+    if not actor.has(roles.TRIPS_MANAGE):
+        raise PermissionDeniedError(_("校外活動を登録する権限がありません。"))
+    errors: dict[str, list[str]] = {}
+    title = (title or "").strip()
+    try:
+        reject_control_chars(title, _("名称"))
+    except TextError as exc:
+        errors["title"] = [str(exc)]
+    if not title:
+        errors["title"] = [_("名称を入力してください（例: 修学旅行（京都・奈良））。")]
+    elif len(title) > 100:
+        errors["title"] = [_("名称は100文字以内で入力してください。")]
+    if ends_at <= starts_at:
+        errors["ends_at"] = [_("終了は開始より後の日時にしてください。")]
+    elif ends_at - starts_at > MAX_WINDOW:
+        errors["ends_at"] = [_("閲覧できる期間は14日以内にしてください。")]
+    elif ends_at <= timezone.now():
+        errors["ends_at"] = [_("終了日時がすでに過ぎています。")]
+    schools = scope.schools_for(actor, roles.TRIPS_MANAGE)
+    classes = list(scope.classes_for(actor, roles.STUDENTS_VIEW).filter(
+        pk__in=[c for c in class_ids if str(c).isdigit()], school_year__school__in=schools,
+    ).select_related("school_year__school"))
+    if len(classes) != len(set(map(str, class_ids))):
+        errors["classes"] = [_("選べない学級が含まれています。")]
+    reachable = scope.students_for(actor, roles.STUDENTS_VIEW).filter(school__in=schools, is_active=True)
+    chosen = list(reachable.filter(pk__in=[s for s in student_ids if _is_uuid(s)]))
+    if len(chosen) != len(set(map(str, student_ids))):
+        errors["students"] = [_("選べない児童生徒が含まれています。")]
+    school_ids = {c.school_year.school_id for c in classes} | {s.school_id for s in chosen}
+    if len(school_ids) > 1:
+        errors["classes"] = [_("1つの校外活動には1つの学校の児童生徒だけを登録できます。")]
+    if not classes and not chosen and "students" not in errors and "classes" not in errors:
+        errors["classes"] = [_("参加する学級か児童生徒を選んでください。")]
+    school = None
+    if len(school_ids) == 1:
+        school = School.objects.get(pk=next(iter(school_ids)))
+    staff = {str(u.pk): u for u in staff_of(school)} if school else {}
+    wanted = [str(c) for c in chaperone_ids]
+    if not wanted:
+        errors["chaperones"] = [_("引率者を1人以上選んでください。")]
+    elif any(c not in staff for c in wanted):
+        errors["chaperones"] = [_("この学校の教職員でない人が含まれています。")]
+    if errors:
+        raise ValidationFailed(_("入力内容を確認してください。"), errors=errors)
+    assert school is not None
+    pupils = {s.pk for s in chosen}
+    pupils |= set(reachable.filter(memberships__homeroom_class__in=classes).values_list("pk", flat=True))
+    with transaction.atomic():
+        trip = Trip(school=school, title=title, starts_at=starts_at, ends_at=ends_at, created_by=actor.user)
+        trip.full_clean()
+        trip.save()
+        trip.classes.set(classes)
+        TripParticipant.objects.bulk_create([TripParticipant(trip=trip, student_id=pk) for pk in sorted(pupils)])
+        TripChaperone.objects.bulk_create([TripChaperone(trip=trip, user=staff[c]) for c in dict.fromkeys(wanted)])
+        audit_record(actor=actor.user, action="trips.trip.created", obj=trip,
+                     detail={"title": title, "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
+                             "person_ids": sorted(str(p) for p in pupils),
+                             "chaperone_ids": sorted(dict.fromkeys(wanted))},
+                     scope=_scope(trip))
+    return trip
+
+
+def _is_uuid(value: object) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _trip_in(actor: Actor, capability: str, trip_id: object) -> Trip:
+    if not actor.has(capability):
+        raise PermissionDeniedError(_("この操作を行う権限がありません。"))
+    schools = scope.schools_for(actor, capability)
+    return scope.get_in_scope(Trip.objects.select_related("school").filter(school__in=schools), pk=trip_id)
+
+
+def trip_health_release_set(*, actor: Actor, trip_id: object, student_id: object, note: str | None) -> None:
+    """The school nurse releases (note text) or withdraws (None) one participant's health note for the trip."""
+    trip = _trip_in(actor, roles.TRIPS_HEALTH_RELEASE, trip_id)
+    participant = scope.get_in_scope(TripParticipant.objects.filter(trip=trip), student_id=student_id)
+    with transaction.atomic():
+        existing = TripHealthRelease.objects.filter(trip=trip, student_id=participant.student_id).first()
+        if note is None or not note.strip():
+            if existing is None:
+                return
+            existing.delete()
+            action = "trips.health.withdrawn"
+        else:
+            text = note.strip()
+            try:
+                reject_control_chars(text, _("健康上の配慮"), allow="\n\r")
+            except TextError as exc:
+                raise ValidationFailed(str(exc), errors={"note": [str(exc)]}) from None
+            if len(text) > 500:
+                message = _("健康上の配慮は500文字以内で入力してください。")
+                raise ValidationFailed(message, errors={"note": [message]})
+            release = existing or TripHealthRelease(trip=trip, student_id=participant.student_id)
+            release.note = text
+            release.released_by = actor.user
+            release.full_clean()
+            release.save()
+            action = "trips.health.released"
+        audit_record(actor=actor.user, action=action, obj=trip, fields=["health_note"],
+                     detail={"person_ids": [str(participant.student_id)]}, scope=_scope(trip))
+
+
+def trip_chaperone_revoke(*, actor: Actor, chaperone_id: object, reason: str) -> TripChaperone:
+    """The principal (or vice-principal) revokes a chaperone's access at once; their next request is refused."""
+    if not actor.has(roles.TRIPS_REVOKE):
+        raise PermissionDeniedError(_("引率者の閲覧を取り消す権限がありません。"))
+    schools = scope.schools_for(actor, roles.TRIPS_REVOKE)
+    with transaction.atomic():
+        chaperone = scope.get_in_scope(
+            TripChaperone.objects.select_related("trip__school").select_for_update()
+            .filter(trip__school__in=schools), pk=chaperone_id,
+        )
+        if chaperone.revoked_at is not None:
+            return chaperone
+        text = (reason or "").strip()[:200] or _("管理職による取消")
+        _revoke(chaperone, actor.user, text)
+        audit_record(actor=actor.user, action="trips.chaperone.revoked", obj=chaperone.trip,
+                     detail={"chaperone_user_id": str(chaperone.user_id), "reason": text},
+                     scope=_scope(chaperone.trip))
+    return chaperone
+
+
+def _revoke(chaperone: TripChaperone, by: Any, reason: str) -> None:
+    chaperone.revoked_at = timezone.now()
+    chaperone.revoked_by = by
+    chaperone.revoke_reason = reason
+    chaperone.lost_code_hash = ""
+    chaperone.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "lost_code_hash", "updated_at"])
+
+
+def trip_lost_code_issue(*, actor: Actor, trip_id: object) -> str:
+    """A chaperone takes their lost-phone code (to keep apart from the phone: in a wallet, with a colleague).
+    Only its hash is kept; issuing again replaces the old code."""
+    chaperone = _own_chaperone(actor, trip_id)
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    with transaction.atomic():
+        chaperone.lost_code_hash = code_hash(code)
+        chaperone.save(update_fields=["lost_code_hash", "updated_at"])
+        audit_record(actor=actor.user, action="trips.lost_code.issued", obj=chaperone.trip,
+                     scope=_scope(chaperone.trip))
+    return f"{code[:4]}-{code[4:8]}-{code[8:]}"
+
+
+def _own_chaperone(actor: Actor, trip_id: object) -> TripChaperone:
+    if not actor.has(roles.TRIPS_ACCOMPANY):
+        raise PermissionDeniedError(_("引率者ではありません。"))
+    chaperone = scope.get_in_scope(TripChaperone.objects.select_related("trip__school").filter(user=actor.user),
+                                   trip_id=trip_id)
+    if chaperone.revoked_at is not None:
+        raise PermissionDeniedError(_("この校外活動の閲覧は取り消されています。"))
+    return chaperone
+
+
+def _incident(chaperone: TripChaperone, *, reported_by: Any, channel: str, note: str) -> TripIncident:
+    trip = chaperone.trip
+    count = TripParticipant.objects.filter(trip=trip).count()
+    _revoke(chaperone, reported_by, _("端末の紛失（本人の届出）"))
+    incident = TripIncident(trip=trip, chaperone=chaperone, reported_by=reported_by, channel=channel,
+                            note=note[:1000], person_count=count)
+    incident.full_clean()
+    incident.save()
+    audit_record(actor=reported_by, action="trips.phone.lost", obj=incident,
+                 detail={"trip_id": trip.pk, "chaperone_user_id": str(chaperone.user_id), "channel": channel,
+                         "persons": count},
+                 scope=_scope(trip))
+    return incident
+
+
+def trip_phone_lost_report(*, actor: Actor, trip_id: object, note: str = "") -> TripIncident:
+    """One step, signed in on any device: my access to this trip ends now and an incident is recorded."""
+    with transaction.atomic():
+        chaperone = _own_chaperone(actor, trip_id)
+        return _incident(chaperone, reported_by=actor.user, channel="signed_in", note=note.strip())
+
+
+def trip_phone_lost_report_by_code(*, code: str, note: str = "") -> TripIncident:
+    """One step without signing in: the lost-phone code revokes that chaperone's access and records an
+    incident. A wrong or used code answers like a missing one."""
+    digest = code_hash(code or "")
+    with transaction.atomic():
+        chaperone = scope.get_in_scope(
+            TripChaperone.objects.select_related("trip__school").select_for_update()
+            .filter(revoked_at__isnull=True).exclude(lost_code_hash=""), lost_code_hash=digest,
+        )
+        return _incident(chaperone, reported_by=None, channel="code", note=(note or "").strip())
