@@ -22,7 +22,7 @@ from komu.core.errors import PermissionDeniedError, ValidationFailed
 from komu.core.text import TextError, reject_control_chars
 from komu.directory.models import Role
 from komu.oneroster import bundle, spec
-from komu.oneroster.build import Scope, build_roster, export_rows
+from komu.oneroster.build import Scope, build_roster, export_rows, gc_paused
 from komu.oneroster.models import AccessToken, ApiClient
 from komu.oneroster.selectors import export_schools
 
@@ -84,7 +84,7 @@ def roster_export(*, actor: Actor, roster_scope: Scope, since: datetime.datetime
     if not set(roster_scope.school_ids) <= allowed:
         raise PermissionDeniedError("この範囲の名簿を出力する権限がありません。")
     mode = "delta" if since is not None else "bulk"
-    with transaction.atomic():
+    with transaction.atomic(), gc_paused():
         roster = build_roster(roster_scope, detect_gone=True)
         files: dict[str, bytes] = {}
         counts: dict[str, int] = {}
