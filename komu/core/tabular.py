@@ -471,6 +471,7 @@ class _Header:
     columns: dict[int, Column]  # cell index → schema column
     labelled: frozenset[int]  # indexes with any heading, including unknown ones that are ignored
     width: int  # number of cells in the heading row
+    unique: tuple[Column, ...] = ()  # the columns whose values must not repeat, in file order
 
 
 def _read_header(
@@ -525,7 +526,8 @@ def _read_header(
             issues.reject_file(f"必須の見出し「{column.header}」がありません。", "header_missing", line)
     if issues.fatal:
         return None
-    return _Header(columns, frozenset(labelled), len(cells))
+    unique = tuple(c for c in columns.values() if c.unique)
+    return _Header(columns, frozenset(labelled), len(cells), unique)
 
 
 def _read_records(
@@ -605,9 +607,9 @@ def _read_row(line: int, cells: Sequence[object], header: _Header, issues: _Issu
 
 def _unique_ok(row: Row, header: _Header, first_seen: dict[str, dict[str, int]], issues: _Issues) -> bool:
     ok = True
-    for column in header.columns.values():
+    for column in header.unique:
         value = row.values.get(column.key, "")
-        if not column.unique or not value:
+        if not value:
             continue
         first_line = first_seen[column.key].setdefault(value, row.line)
         if first_line != row.line:

@@ -49,7 +49,7 @@ from komu.core.errors import KomuError, NotFoundOrNoAccess, PermissionDeniedErro
 from komu.directory.models import Board, School
 from komu.interop.gakureibo import EntrantRow, GakureiboIssue, GakureiboParse, Layout, parse_gakureibo
 from komu.rosters.models import RECORD_KEYS, GakureiboEntry, GakureiboImport, Roster
-from komu.rosters.records import content_digest, record_diff, record_json
+from komu.rosters.records import content_digest, record_diff
 from komu.security.fields import BlindIndexField, Token, associated_data
 from komu.security.keys import get_keyring
 
@@ -287,7 +287,9 @@ def _prepare(row: EntrantRow) -> _Prepared:
     The parser's person id is already NFKC and stripped, and its readings are already canonical katakana, so
     the blind indexes are the PRF of exactly what BlindIndexField's normalisers would produce (skipping a second
     normalize_kana per row); test_raw_insert_matches_what_the_orm_computes holds them equal."""
-    text = record_json(_record_of(row))
+    # _record_of is already complete and in RECORD_KEYS order, so this is record_json's exact output
+    # (test_record_of_matches_record_from_entrant checks both).
+    text = json.dumps(_record_of(row), ensure_ascii=False, separators=(",", ":"))
     keyring = get_keyring()
     kana = f"{row.family_name_kana}{row.given_name_kana}".replace(" ", "")
     return _Prepared(

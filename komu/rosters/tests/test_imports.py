@@ -463,13 +463,14 @@ def test_a_malformed_id_is_not_found(world: World) -> None:
 
 def test_record_of_matches_record_from_entrant() -> None:
     from komu.interop.gakureibo import parse_gakureibo
-    from komu.rosters.records import record_from_entrant
+    from komu.rosters.records import record_from_entrant, record_json
 
     data = csv_bytes([row(**{"氏名（姓）": "髙橋"}), row("000000000000102", **{"ふりがな（名）": ""})])
     parsed = parse_gakureibo(data, filename="a.csv", layout="komu", fiscal_year=FY)
     assert parsed.rows
     for entrant in parsed.rows:
         assert imports._record_of(entrant) == record_from_entrant(entrant)
+        assert imports._prepare(entrant).text == record_json(record_from_entrant(entrant))
 
 
 def test_raw_insert_matches_what_the_orm_computes(world: World) -> None:
