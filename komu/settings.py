@@ -112,6 +112,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Last: runs the view itself, in one transaction with the idempotency key it carries (komu.ops.idempotency).
+    "komu.ops.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "komu.urls"
