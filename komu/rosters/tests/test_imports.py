@@ -731,3 +731,22 @@ def test_a_requested_apply_without_a_worker_says_so_after_a_minute(
     page = client.get(reverse("rosters:import_progress", kwargs={"import_id": imp.pk})).content.decode()
     assert "komu db_worker" in page
     assert AuditEvent.objects.filter(action="rosters.gakureibo_import.apply_requested").count() == 1
+
+
+def test_the_history_page_does_not_query_per_import(signed_in: Any, world: World) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    client = signed_in("board_officer_a")
+    url = reverse("rosters:import_list") + f"?board={world.board_a.pk}"
+    upload(world, csv_bytes([row()]))
+    client.get(url)  # warm the session and caches
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(url).status_code == 200
+    for _ in range(3):
+        upload(world, csv_bytes([row()]))
+    with CaptureQueriesContext(connection) as four:
+        body = client.get(url).content.decode()
+    assert body.count("gakureibo.csv") == 4
+    assert len(four) == len(one)
