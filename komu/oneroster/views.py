@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from komu.access import roles
 from komu.access.scope import Actor, get_actor
+from komu.accounts.views import reauth_required
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
 from komu.oneroster import bundle, selectors, services
 from komu.oneroster.forms import ClientForm, ExportForm, ImportForm
@@ -45,8 +46,10 @@ def _crumbs(label: str) -> list[dict[str, str]]:
 
 @login_required
 @require_capability(roles.ONEROSTER_EXPORT)
+@reauth_required
 def export(request: HttpRequest) -> HttpResponse:
-    """Download the roster of a board or a school as a OneRoster 1.2 (Japan Profile) zip, bulk or delta."""
+    """Download the roster of a board or a school as a OneRoster 1.2 (Japan Profile) zip, bulk or delta. A bulk
+    disclosure: step-up re-authentication first (domain.md §6, ASVS level 3)."""
     actor = get_actor(request.user)
     targets = _targets(actor)
     form = ExportForm(request.POST or None, targets=targets)
@@ -104,6 +107,7 @@ def import_bundle(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_capability(roles.ONEROSTER_CLIENTS)
+@reauth_required
 def clients(request: HttpRequest) -> HttpResponse:
     """Register learning portals' API clients for the board's schools; the secret is shown once."""
     actor = get_actor(request.user)

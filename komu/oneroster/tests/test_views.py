@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from typing import Any
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from komu.access.scope import get_actor
+from komu.accounts import mfa
 from komu.audit.models import AuditEvent
 from komu.oneroster.models import ApiClient
 from komu.oneroster.selectors import export_scope_for
@@ -18,8 +21,27 @@ from komu.students.models import Student
 from komu.testing.world import World
 
 
-def test_board_officer_downloads_the_board_zip(signed_in: Any, roster_world: World) -> None:
-    client = signed_in("board_officer_a")
+@pytest.fixture
+def signed_in_fresh(signed_in: Any) -> Any:
+    """Signed in and re-authenticated a moment ago (export and client registration ask for it)."""
+
+    def _as(name: str) -> Any:
+        client = signed_in(name)
+        session = client.session
+        session[mfa.SESSION_REAUTH_AT] = time.time()
+        session.save()
+        return client
+
+    return _as
+
+
+def test_export_asks_for_reauthentication_first(signed_in: Any, roster_world: World) -> None:
+    response = signed_in("board_officer_a").get(reverse("oneroster:export"))
+    assert response.status_code == 302 and "reauth" in response["Location"]
+
+
+def test_board_officer_downloads_the_board_zip(signed_in_fresh: Any, roster_world: World) -> None:
+    client = signed_in_fresh("board_officer_a")
     page = client.get(reverse("oneroster:export"))
     assert page.status_code == 200
     assert "出力の目的" in page.content.decode()
@@ -31,8 +53,8 @@ def test_board_officer_downloads_the_board_zip(signed_in: Any, roster_world: Wor
     assert AuditEvent.objects.filter(action="oneroster.export.created").exists()
 
 
-def test_export_without_reason_shows_the_error_next_to_the_field(signed_in: Any, roster_world: World) -> None:
-    client = signed_in("principal_a")
+def test_export_without_reason_shows_the_error_next_to_the_field(signed_in_fresh: Any, roster_world: World) -> None:
+    client = signed_in_fresh("principal_a")
     response = client.post(reverse("oneroster:export"), {"target": f"school:{roster_world.school_a.code}",
                                                          "mode": "delta", "reason": ""})
     assert response.status_code == 400
@@ -40,8 +62,8 @@ def test_export_without_reason_shows_the_error_next_to_the_field(signed_in: Any,
     assert "出力の目的を入力してください" in body and "差分では起点の日時を入力してください" in body
 
 
-def test_a_principal_cannot_pick_another_school(signed_in: Any, roster_world: World) -> None:
-    client = signed_in("principal_a")
+def test_a_principal_cannot_pick_another_school(signed_in_fresh: Any, roster_world: World) -> None:
+    client = signed_in_fresh("principal_a")
     page = client.get(reverse("oneroster:export")).content.decode()
     assert roster_world.school_a.code in page and roster_world.school_b.code not in page
     response = client.post(reverse("oneroster:export"), {"target": f"school:{roster_world.school_b.code}",
@@ -92,8 +114,8 @@ def test_import_refuses_a_non_zip(signed_in: Any, roster_world: World) -> None:
     assert response.status_code == 400 and "ZIP ファイルとして読めません" in response.content.decode()
 
 
-def test_board_officer_registers_a_client_and_sees_the_secret_once(signed_in: Any, roster_world: World) -> None:
-    client = signed_in("board_officer_a")
+def test_board_officer_registers_a_client_and_sees_the_secret_once(signed_in_fresh: Any, roster_world: World) -> None:
+    client = signed_in_fresh("board_officer_a")
     response = client.post(reverse("oneroster:clients"), {
         "name": "学習eポータル", "schools": [str(roster_world.school_a.pk)], "scopes": [SCOPE_ROSTER],
         "rate_limit_per_minute": "600"})
@@ -105,10 +127,10 @@ def test_board_officer_registers_a_client_and_sees_the_secret_once(signed_in: An
     assert registered.client_id in again and "今しか表示されません" not in again
 
 
-def test_board_officer_revokes_after_confirming(signed_in: Any, roster_world: World) -> None:
+def test_board_officer_revokes_after_confirming(signed_in_fresh: Any, roster_world: World) -> None:
     issued = client_create(actor=get_actor(roster_world.user("board_officer_a")), board_id=roster_world.board_a.pk,
                            name="x", school_ids=[roster_world.school_a.pk], scopes=[SCOPE_ROSTER])
-    client = signed_in("board_officer_a")
+    client = signed_in_fresh("board_officer_a")
     url = reverse("oneroster:client_revoke", args=[issued.client.pk])
     assert "停止します" in client.get(url).content.decode()
     assert client.post(url).status_code == 302
@@ -116,9 +138,9 @@ def test_board_officer_revokes_after_confirming(signed_in: Any, roster_world: Wo
     assert issued.client.revoked_at is not None
 
 
-def test_another_boards_client_is_not_found(signed_in: Any, roster_world: World) -> None:
+def test_another_boards_client_is_not_found(signed_in_fresh: Any, roster_world: World) -> None:
     issued = client_create(actor=get_actor(roster_world.user("board_officer_a")), board_id=roster_world.board_a.pk,
                            name="みどり市のポータル", school_ids=[roster_world.school_a.pk], scopes=[SCOPE_ROSTER])
-    client = signed_in("board_officer_b")
+    client = signed_in_fresh("board_officer_b")
     assert client.post(reverse("oneroster:client_revoke", args=[issued.client.pk])).status_code == 404
     assert issued.client.name not in client.get(reverse("oneroster:clients")).content.decode()
