@@ -121,6 +121,25 @@ def audit_record(
     return event
 
 
+# Retention (komu.privacy.retention) removes the oldest events as one prefix and records, in a chained event of
+# its own, the id and MAC of the last event removed.
+PURGE_ACTION = "audit.retention.purged"
+
+
+def _purge_anchor() -> tuple[int, str]:
+    """Where verification starts: event 1 with no predecessor, or — when a retention purge removed the oldest
+    events — the first kept event, whose predecessor's MAC the purge recorded. The purge event is itself in the
+    chain after it, so the walk verifies its MAC: forging an anchor needs the MAC key, and removing more than
+    the purge did leaves a start no purge event names."""
+    first = AuditEvent.objects.order_by("id").values_list("id", flat=True).first()
+    if first is None or first == 1:
+        return 1, ""
+    for detail in AuditEvent.objects.filter(action=PURGE_ACTION, id__gt=first).values_list("detail", flat=True):
+        if isinstance(detail, dict) and detail.get("purged_through") == first - 1 and detail.get("anchor_mac"):
+            return first, str(detail["anchor_mac"])
+    return 1, ""
+
+
 @dataclass(frozen=True)
 class ChainBreak:
     event_id: int
@@ -134,6 +153,7 @@ def audit_verify(*, batch_size: int = 5000) -> tuple[int, ChainBreak | None]:
     expected_id = 1
     checked = 0
     with transaction.atomic():
+        expected_id, expected_prev = _purge_anchor()
         for event in AuditEvent.objects.order_by("id").iterator(chunk_size=batch_size):
             if event.id != expected_id:
                 return checked, ChainBreak(
