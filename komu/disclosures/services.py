@@ -7,6 +7,7 @@ all carry the same words.
 
 from __future__ import annotations
 
+import datetime
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,27 +63,34 @@ def is_bulk(*, person_count: int, class_count: int = 1, with_contacts: bool = Fa
 
 
 def printer_name(user: Any) -> str:
+    if isinstance(user, str):
+        return user
     return str(getattr(user, "display_name", "") or user.get_username())
 
 
-def watermark_text(disclosure: Disclosure) -> str:
-    """The words on every page: who printed, when, and the serial."""
-    when = timezone.localtime(disclosure.created_at).strftime("%Y-%m-%d %H:%M")
+def watermark_words(*, user: Any, at: datetime.datetime, serial: str) -> str:
+    """The words on every page (and in a file's header, footer or note): who, when, the serial."""
+    when = timezone.localtime(at).strftime("%Y-%m-%d %H:%M")
     return _("%(name)s %(when)s 出力　通し番号 %(serial)s　持出し・複製禁止") % {
-        "name": printer_name(disclosure.actor), "when": when, "serial": disclosure.serial,
+        "name": printer_name(user), "when": when, "serial": serial,
     }
 
 
+def watermark_text(disclosure: Disclosure) -> str:
+    return watermark_words(user=disclosure.actor, at=disclosure.created_at, serial=disclosure.serial)
+
+
 def disclosure_record(*, actor: Actor, document: str, school: School | None, person_ids: Sequence[object],
-                      fields: Sequence[str], reason: str, medium: str) -> Disclosure:
-    """Record one print or export before its bytes are made (the serial goes on every page). The caller has
-    already checked what the actor may print; this records it and audits "disclosures.disclosure.recorded"."""
+                      fields: Sequence[str], reason: str, medium: str, serial: str = "") -> Disclosure:
+    """Record one print or export (the serial goes on every page: pass the one already written into a file, or
+    let a new one be drawn). The caller has already checked what the actor may print; this records it and
+    audits "disclosures.disclosure.recorded". Call it inside the transaction that audits the output itself."""
     if medium not in Disclosure.Medium.values:
         raise ValidationFailed(_("出力の形態が正しくありません。"))
     reason_text = clean_reason(reason)
     with transaction.atomic():
         disclosure = Disclosure(
-            serial=new_serial(), actor=actor.user, school=school, document=document[:100], medium=medium,
+            serial=serial or new_serial(), actor=actor.user, school=school, document=document[:100], medium=medium,
             reason=reason_text, person_ids=[str(p) for p in person_ids], fields=list(fields),
         )
         disclosure.full_clean()

@@ -25,9 +25,11 @@ from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
 from komu.core.errors import PermissionDeniedError, ValidationFailed
 from komu.core.tabular import Cp932Error, write_csv, write_xlsx
-from komu.core.text import TextError, describe_char, reject_control_chars
+from komu.core.text import TextError, cp932_unencodable, describe_char, reject_control_chars
 from komu.core.wareki import fiscal_year_of
 from komu.directory.models import HomeroomClass, Role
+from komu.disclosures.models import Disclosure
+from komu.disclosures.services import StepUpRequired, disclosure_record, is_bulk, new_serial, watermark_words
 from komu.students.models import ClassMembership, GuardianLink, Student
 
 if TYPE_CHECKING:
@@ -107,6 +109,7 @@ class ExportOutcome:
     content_type: str
     rows: int
     problems: list[EncodingProblem] = field(default_factory=list)
+    serial: str = ""
 
     @property
     def ok(self) -> bool:
@@ -173,10 +176,12 @@ def _clean(kind: str, fields: Sequence[str], fmt: str, reason: str) -> tuple[lis
 
 
 def class_export(*, actor: Actor, class_id: object, kind: str, fields: Sequence[str], fmt: str,
-                 reason: str) -> ExportOutcome:
+                 reason: str, reauthenticated: bool = False) -> ExportOutcome:
     """Export one class's pupils (enrolled, in 出席番号 order). Audited as "students.export.created" (who, why,
-    which pupils, which fields), or — when CP932 cannot hold some cells — "students.export.refused" with the
-    rows listed and nothing written."""
+    which pupils, which fields) and recorded in the disclosure log (komu.disclosures) under a serial carried by
+    the file name, the XLSX header/footer and a last CSV row; or — when CP932 cannot hold some cells —
+    "students.export.refused" with the rows listed and nothing written. Guardians' contacts or more than
+    BULK_PERSONS pupils need a fresh re-authentication (StepUpRequired)."""
     if not actor.has(roles.STUDENTS_EXPORT):
         raise PermissionDeniedError(_("名簿を出力する権限がありません。"))
     klass = export_class_get(actor=actor, class_id=class_id)
@@ -195,18 +200,27 @@ def class_export(*, actor: Actor, class_id: object, kind: str, fields: Sequence[
         ))
         .order_by("shusseki_no")
     )
+    if is_bulk(person_count=len(memberships), with_contacts=bool(GUARDIAN_FIELDS & set(wanted))) \
+            and not reauthenticated:
+        raise StepUpRequired(_("保護者の連絡先や多数の個人データを出力するには、もう一度本人確認をしてください。"))
     headers = [str(FIELD_LABELS[name]) for name in wanted]
     rows = [_row(m, wanted) for m in memberships]
     title = _("学級名簿") if kind == "class_list" else _("児童生徒名簿")
     stamp = timezone.localdate().strftime("%Y%m%d")
-    base = f"{title}_{school.name}_{klass}_{stamp}"
+    serial = new_serial()
+    words = watermark_words(user=actor.user, at=timezone.now(), serial=serial)
+    if fmt == "csv_cp932" and cp932_unencodable(words):
+        # The note must not be what makes a CP932 file impossible: the sign-in name stands in for the
+        # display name.
+        words = watermark_words(user=actor.user.get_username(), at=timezone.now(), serial=serial)
+    base = f"{title}_{school.name}_{klass}_{stamp}_{serial}"
     audit_scope = Scope(school_id=school.pk, board_id=school.board_id)
     person_ids = [str(m.student_id) for m in memberships]
     detail = {"reason": reason_text, "kind": kind, "format": fmt, "rows": len(rows), "person_ids": person_ids}
     content: bytes | None
     if fmt == "xlsx":
         try:
-            content = write_xlsx(rows, headers, sheet_title=str(title))
+            content = _with_header_footer(write_xlsx(rows, headers, sheet_title=str(title)), words)
         except TextError as exc:
             raise ValidationFailed(str(exc)) from None
         filename, content_type = f"{base}.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -214,7 +228,10 @@ def class_export(*, actor: Actor, class_id: object, kind: str, fields: Sequence[
         content_type = "text/csv; charset=" + ("shift_jis" if fmt == "csv_cp932" else "utf-8")
         filename = f"{base}.csv"
         try:
-            content = write_csv(rows, headers, encoding="cp932" if fmt == "csv_cp932" else "utf-8-sig")
+            # A CSV has no pages to watermark: the serial is in the file name and in a last note row (the first
+            # row stays the heading, so the file still reads back as a table).
+            note = [f"# {words}", *([""] * (len(headers) - 1))]
+            content = write_csv([*rows, note], headers, encoding="cp932" if fmt == "csv_cp932" else "utf-8-sig")
         except Cp932Error as exc:
             problems = _problems(exc, rows, wanted)
             with transaction.atomic():
@@ -225,9 +242,27 @@ def class_export(*, actor: Actor, class_id: object, kind: str, fields: Sequence[
                 )
             return ExportOutcome(None, filename, content_type, len(rows), problems)
     with transaction.atomic():
-        audit_record(actor=actor.user, action="students.export.created", obj=klass, fields=wanted, detail=detail,
-                     scope=audit_scope)
-    return ExportOutcome(content, filename, content_type, len(rows))
+        audit_record(actor=actor.user, action="students.export.created", obj=klass, fields=wanted,
+                     detail={**detail, "serial": serial}, scope=audit_scope)
+        disclosure_record(actor=actor, document=f"{title} {klass}", school=school, person_ids=person_ids,
+                          fields=wanted, reason=reason_text, medium=Disclosure.Medium.FILE, serial=serial)
+    return ExportOutcome(content, filename, content_type, len(rows), serial=serial)
+
+
+def _with_header_footer(content: bytes, words: str) -> bytes:
+    """The XLSX with the watermark words in the printed header and footer of every page (Excel prints them)."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    for sheet in book.worksheets:
+        sheet.oddHeader.center.text = words
+        sheet.oddFooter.center.text = words + " &P / &N"
+    book.properties.description = words
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 def _problems(exc: Cp932Error, rows: Sequence[Sequence[str]], wanted: Sequence[str]) -> list[EncodingProblem]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django import forms
 from django.contrib import messages
@@ -22,8 +22,10 @@ from django.views.decorators.http import require_POST
 
 from komu.access import roles
 from komu.access.scope import get_actor
+from komu.accounts import mfa
 from komu.core.codes import GRADES
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.disclosures.services import StepUpRequired
 from komu.rosters.models import TransferDocument
 from komu.rosters.selectors import transfers as selectors
 from komu.rosters.services import transfers as services
@@ -361,9 +363,14 @@ def _export(request: HttpRequest, class_id: str, kind: str) -> HttpResponse:
         data = form.cleaned_data
         try:
             outcome = exports.class_export(actor=actor, class_id=klass.pk, kind=kind, fields=data["columns"],
-                                           fmt=data["format"], reason=data["reason"])
+                                           fmt=data["format"], reason=data["reason"],
+                                           reauthenticated=mfa.reauth_is_fresh(request))
         except NotFoundOrNoAccess:
             raise Http404 from None
+        except StepUpRequired as exc:
+            # Bulk export (guardians' contacts, many pupils): re-authenticate, then come back to this form.
+            messages.warning(request, str(exc) + _("確認後、もう一度「出力する」を押してください。"))
+            return redirect(f"{reverse('accounts:reauth')}?{urlencode({'next': request.get_full_path()})}")
         except PermissionDeniedError as exc:
             form.add_error(None, str(exc))
         except ValidationFailed as exc:
@@ -375,6 +382,7 @@ def _export(request: HttpRequest, class_id: str, kind: str) -> HttpResponse:
                     f"attachment; filename=\"export\"; filename*=UTF-8''{quote(outcome.filename)}"
                 )
                 response["Cache-Control"] = "no-store"
+                response["X-Komu-Serial"] = outcome.serial
                 return response
             problems = outcome.problems
     title = _("学級名簿の出力") if kind == "class_list" else _("児童生徒名簿（学籍）の出力")

@@ -35,9 +35,10 @@ def rename(student: Student, **names: str) -> None:
 
 def export(world: World, *, who: str = "homeroom_a1", fields: tuple[str, ...] = exports.CLASS_LIST_FIELDS,
            fmt: str = "csv_utf8", kind: str = "class_list", klass: Any = None,
-           reason: str = "家庭訪問の準備") -> exports.ExportOutcome:
+           reason: str = "家庭訪問の準備", reauthenticated: bool = True) -> exports.ExportOutcome:
+    # Guardians' contacts need a fresh re-authentication (step-up); komu/disclosures/tests covers the refusal.
     return exports.class_export(actor=act(world, who), class_id=(klass or world.class_a1).pk, kind=kind,
-                                fields=fields, fmt=fmt, reason=reason)
+                                fields=fields, fmt=fmt, reason=reason, reauthenticated=reauthenticated)
 
 
 def rows_of(content: bytes, encoding: str) -> list[list[str]]:
@@ -62,7 +63,8 @@ def test_cp932_round_trips_taka_and_saki(world: World) -> None:
     assert outcome.ok and outcome.content is not None
     assert not outcome.content.startswith(b"\xef\xbb\xbf")
     rows = rows_of(outcome.content, "cp932")
-    assert [r[1] for r in rows[1:]] == ["髙橋 陽菜", "山﨑 太郎"]
+    assert [r[1] for r in rows[1:-1]] == ["髙橋 陽菜", "山﨑 太郎"]
+    assert rows[-1][0].startswith("# ") and outcome.serial in rows[-1][0]  # the disclosure note row
 
 
 def test_cp932_refuses_yoshi_and_lists_the_row_never_writing_a_question_mark(world: World) -> None:

@@ -1,0 +1,50 @@
+"""The class-list exports (komu/students/exports.py, rosters:export_*) are disclosures: a serial in the file name,
+the XLSX header/footer and a CSV note row; recorded in the disclosure log; contacts need step-up."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import openpyxl
+import pytest
+from django.urls import reverse
+
+from komu.access.scope import get_actor
+from komu.disclosures.models import Disclosure
+from komu.disclosures.services import StepUpRequired
+from komu.students import exports
+from komu.testing.world import World
+
+
+def test_xlsx_export_carries_the_serial_in_header_and_footer_and_is_recorded(world: World) -> None:
+    out = exports.class_export(actor=get_actor(world.user("homeroom_a1")), class_id=world.class_a1.pk,
+                               kind="class_list", fields=exports.CLASS_LIST_FIELDS, fmt="xlsx", reason="名簿確認")
+    assert out.content is not None and out.serial in out.filename
+    sheet = openpyxl.load_workbook(io.BytesIO(out.content)).worksheets[0]
+    assert out.serial in sheet.oddHeader.center.text and out.serial in sheet.oddFooter.center.text
+    d = Disclosure.objects.get(serial=out.serial)
+    assert d.medium == Disclosure.Medium.FILE and d.fields == list(exports.CLASS_LIST_FIELDS)
+    assert len(d.person_ids) == 2
+
+
+def test_refused_cp932_export_records_no_disclosure(world: World) -> None:
+    out = exports.class_export(actor=get_actor(world.user("homeroom_a1")), class_id=world.class_a1.pk,
+                               kind="class_list", fields=exports.CLASS_LIST_FIELDS, fmt="csv_cp932", reason="x")
+    assert not out.ok and not Disclosure.objects.exists()
+
+
+def test_registry_with_contacts_needs_step_up(world: World) -> None:
+    with pytest.raises(StepUpRequired):
+        exports.class_export(actor=get_actor(world.user("principal_a")), class_id=world.class_a1.pk,
+                             kind="registry", fields=("name", "guardian_phone"), fmt="csv_utf8", reason="x")
+    assert not Disclosure.objects.exists()
+
+
+def test_export_view_sends_to_reauthentication_for_contacts(world: World, signed_in: Any) -> None:
+    client = signed_in("principal_a")
+    url = reverse("rosters:export_registry", args=[world.class_a1.pk])
+    response = client.post(url, {"kind": "registry", "columns": ["name", "guardian_phone"], "format": "csv_utf8",
+                                 "reason": "家庭訪問"})
+    assert response.status_code == 302 and reverse("accounts:reauth") in response["Location"]
+    assert not Disclosure.objects.exists()
