@@ -139,9 +139,11 @@ def run() -> list[str]:
     built = time.perf_counter() - t
     baseline = _decrypt_baseline(board)
     elapsed, grown = _export(board)
+    again, _grown = _export(board)
     lines = [
         f"# OneRoster — {PUPILS:,} pupils in {SCHOOLS} schools (built in {built:.0f} s)",
-        f"oneroster CSV export (bulk, 8 files + zip): {elapsed:.1f} s, peak memory +{grown:,.0f} MiB"
-        f"  |  baseline decrypting the pupils' names: {baseline:.1f} s  |  ratio {elapsed / baseline:.1f}",
+        f"oneroster CSV export, first (bulk, 8 files + zip, sourcedIds assigned): {elapsed:.1f} s, peak memory"
+        f" +{grown:,.0f} MiB  |  baseline decrypting the pupils' names: {baseline:.1f} s  |  ratio {elapsed / baseline:.1f}",
+        f"oneroster CSV export, repeated (sourcedIds known): {again:.1f} s  |  ratio {again / baseline:.1f}",
     ]
     return lines + _rest(board)
