@@ -697,6 +697,9 @@ class _Builder:
         from komu.demo.surveys import build as build_surveys  # 照会・回答: outbreak figures, a late survey
 
         build_surveys(board=board, schools=[s for _p, s, _c in schools], seed=self.seed)
+        from komu.demo.progress import build as build_progress  # 校務DXの進捗: history and a reference nation
+
+        build_progress(board=board, schools=[s for _p, s, _c in schools], seed=self.seed)
         summary = DemoSummary(
             seed=self.seed,
             fiscal_year=self.fiscal_year,
