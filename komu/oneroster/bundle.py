@@ -12,7 +12,8 @@ import datetime
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from komu.core import codes
@@ -289,19 +290,39 @@ def _parse_file(bundle: Bundle, file_spec: spec.FileSpec, data: bytes, mode: str
     bundle.rows[file_spec.name] = rows
 
 
-def _ref(bundle: Bundle, file: str, row: Row, column: str, target: str, known: Mapping[str, set[str]],
+@dataclass
+class _Refs:
+    """References that name nothing in the bundle: resolved against the database in one batch at the end."""
+
+    pending: list[tuple[str, int, str, str, str]] = field(default_factory=list)
+
+
+KnownLookup = Callable[[Mapping[str, set[str]]], Mapping[str, set[str]]]
+
+
+def _ref(bundle: Bundle, file: str, row: Row, column: str, target: str, known: _Refs,
          value: str | None = None) -> Row | None:
-    """The row `value` (default: the column's value) names in `target`; an error when it names nothing."""
+    """The row `value` (default: the column's value) names in `target`; unresolved names wait in `known`."""
     value = row[column] if value is None else value
     if not value:
         return None
     found = bundle.by_id(target).get(value)
-    if found is None and value not in known.get(target, set()):
-        bundle.error(file, row.line, column, f"「{value}」は {target}.csv にありません（参照先の sourcedId を確認してください）。")
+    if found is None:
+        known.pending.append((file, row.line, column, value, target))
     return found
 
 
-def _check_japan_profile(bundle: Bundle, known: Mapping[str, set[str]]) -> None:
+def _resolve(bundle: Bundle, refs: _Refs, lookup: KnownLookup | None) -> None:
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for _file, _line, _column, value, target in refs.pending:
+        wanted[target].add(value)
+    existing = lookup(wanted) if lookup is not None and wanted else {}
+    for file, line, column, value, target in refs.pending:
+        if value not in existing.get(target, set()):
+            bundle.error(file, line, column, f"「{value}」は {target}.csv にありません（参照先の sourcedId を確認してください）。")
+
+
+def _check_japan_profile(bundle: Bundle, known: _Refs) -> None:
     for row in bundle.rows.get("orgs", []):
         if row["status"] == "tobedeleted":
             continue
@@ -415,9 +436,9 @@ def _check_japan_profile(bundle: Bundle, known: Mapping[str, set[str]]) -> None:
             bundle.error("demographics.csv", row.line, "birthDate", "生年月日が未来の日付です。")
 
 
-def validate_bundle(files: Mapping[str, bytes], *, known: Mapping[str, set[str]] | None = None) -> Bundle:
-    """Check a bundle (file name → bytes). `known` holds sourcedIds already in the database per file, which
-    a delta may refer to without repeating them."""
+def validate_bundle(files: Mapping[str, bytes], *, known: KnownLookup | None = None) -> Bundle:
+    """Check a bundle (file name → bytes). `known` answers which of the sourcedIds the bundle refers to without
+    containing them already exist in the database (a delta may refer to them without repeating them)."""
     bundle = Bundle()
     _check_manifest(bundle, files)
     if not bundle.ok:
@@ -427,7 +448,9 @@ def validate_bundle(files: Mapping[str, bytes], *, known: Mapping[str, set[str]]
         mode = bundle.modes.get(file_spec.name, "absent")
         if mode != "absent":
             _parse_file(bundle, file_spec, files[file_spec.filename], mode)
-    _check_japan_profile(bundle, known or {})
+    refs = _Refs()
+    _check_japan_profile(bundle, refs)
+    _resolve(bundle, refs, known)
     order = {name: index for index, name in enumerate(["manifest.csv", *(s.filename for s in spec.FILES)])}
     bundle.errors.sort(key=lambda e: (order.get(e.file, 99), e.line))
     return bundle

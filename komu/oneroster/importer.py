@@ -70,13 +70,18 @@ class _Abort(Exception):
     """Stops the apply and rolls the transaction back; the report holds the reason."""
 
 
-def known_sourced_ids() -> dict[str, set[str]]:
-    known: dict[str, set[str]] = defaultdict(set)
-    kind_file = {kind: file for file, kinds in _FILE_KINDS.items() for kind in kinds}
-    for kind, sourced_id in RosterObject.objects.values_list("kind", "sourced_id").iterator(chunk_size=5000):
-        known[kind_file[kind]].add(sourced_id)
-    known["demographics"] = set(known["users"])
-    return known
+def known_sourced_ids(wanted: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """Which of the wanted sourcedIds (per file) this database already knows — looked up in batches, never by
+    loading every sourcedId."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for file, sids in wanted.items():
+        target = "users" if file == "demographics" else file
+        kinds = _FILE_KINDS.get(target, ())
+        values = sorted(sids)
+        for start in range(0, len(values), 2000):
+            found[file].update(RosterObject.objects.filter(kind__in=kinds, sourced_id__in=values[start:start + 2000])
+                               .values_list("sourced_id", flat=True))
+    return found
 
 
 def _message(exc: KomuError) -> str:
@@ -434,7 +439,7 @@ def roster_import(*, actor: Actor | None, files: Mapping[str, bytes], dry_run: b
     report = ImportReport(dry_run=dry_run)
     if actor is not None:
         scope.require(actor, roles.ONEROSTER_IMPORT)
-    parsed = bundle_mod.validate_bundle(files, known=known_sourced_ids())
+    parsed = bundle_mod.validate_bundle(files, known=known_sourced_ids)
     if not parsed.ok:
         report.errors = parsed.errors
         return report

@@ -133,7 +133,7 @@ def test_delta_lists_changes_since_and_tombstones_for_removed_memberships(roster
     assert str(roster_world.students["a1_first"].pk) not in changed
     gone = [e for e in rows(result, "enrollments") if e["sourcedId"] == enrollment_sid]
     assert gone and gone[0]["status"] == "tobedeleted"
-    parsed = bundle.validate_bundle(result.files, known=known_sourced_ids())
+    parsed = bundle.validate_bundle(result.files, known=known_sourced_ids)
     assert parsed.ok, parsed.errors
 
 
