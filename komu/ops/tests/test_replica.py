@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +62,17 @@ def test_dashboards_read_from_the_standby_and_writes_stay_on_the_primary(
     assert found["save_statements_on_standby"] == 0
     assert found["save_written_on_primary"] is True
     assert found["standby_refuses_writes"] is True
+
+    # The background worker comes up in the same shape and runs a task (the monthly partitions) on the primary.
+    enqueued = komu(env, "shell", "-v", "0", "-c",
+                    "from komu.ops.tasks import ensure_partitions; print(ensure_partitions.enqueue().id)")
+    assert enqueued.returncode == 0, enqueued.stderr[-2000:]
+    task_id = enqueued.stdout.strip().splitlines()[-1]
+    worker = komu(env, "db_worker", "--batch", "--no-startup-delay", "--no-reload", timeout=180)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert clusters.primary.psql(
+        f"SELECT status FROM django_tasks_database_dbtaskresult WHERE id = '{uuid.UUID(task_id)}'", db="komu"
+    ) == "SUCCESSFUL"
 
 
 def test_nothing_changes_without_a_replica_setting() -> None:
