@@ -39,6 +39,7 @@ from komu.attendance.arithmetic import Totals
 from komu.attendance.selectors.monthly import AnnualRecord, Correction, MonthPage, PupilRow
 from komu.core import wareki
 from komu.directory.models import Role
+from komu.disclosures.watermark import draw_watermark
 
 # --- Fonts -------------------------------------------------------------------------------------------------------
 
@@ -376,10 +377,12 @@ def _seal_block(pen: _Pen, page: MonthPage, x0: float, y0: float, width: float,
         x += box_w + 6
 
 
-def monthly_register_pdf(page: MonthPage, *, printed_by: str, printed_at: datetime.datetime | None = None) -> PdfResult:
+def monthly_register_pdf(page: MonthPage, *, printed_by: str, printed_at: datetime.datetime | None = None,
+                         watermark: str = "", serial: str = "") -> PdfResult:
     """A class's month as the paper 出席簿 looks: numbers and names × days (weekday row, closed days shaded),
     the symbols 病 事 他 停 忌 チ 早 公, the totals of the law, corrections struck through (二重線) with their
-    record, the seals with their 印影, page numbers."""
+    record, the seals with their 印影, page numbers. With a disclosure (komu.disclosures), every page carries
+    the watermark (printer, time, serial) and the serial in its footer."""
     printed_at = printed_at or timezone.now()
     buf = io.BytesIO()
     width, height = landscape(A4)
@@ -525,7 +528,10 @@ def monthly_register_pdf(page: MonthPage, *, printed_by: str, printed_at: dateti
     def finish_page() -> None:
         _seal_block(pen, page, x0, 22, grid_w, checks)
         note = f"{_wareki_time(printed_at)} {printed_by} が校務 Komu の電子出席簿（原本）から印刷した写し　内容 SHA-256 {page.content_hash}"
+        if serial:
+            note = f"通し番号 {serial}　{note}"
         _footer(pen, width, page_no, pages, note)
+        draw_watermark(c, watermark, width=width, height=height, font=pen.chains.text[0].name)
         c.showPage()
 
     for index, chunk in enumerate(chunks):
@@ -564,8 +570,8 @@ _ANNUAL_COLUMNS = (("月", 44.0), ("授業日数", 52.0), ("出席停止・\n忌
                    ("欠席日数", 52.0), ("出席日数", 52.0), ("備考", 0.0))
 
 
-def annual_record_pdf(record: AnnualRecord, *, printed_by: str,
-                      printed_at: datetime.datetime | None = None) -> PdfResult:
+def annual_record_pdf(record: AnnualRecord, *, printed_by: str, printed_at: datetime.datetime | None = None,
+                      watermark: str = "", serial: str = "") -> PdfResult:
     """指導要録「出欠の記録」: per pupil, each month and the year — 授業日数, 出席停止・忌引等の日数,
     出席しなければならない日数, 欠席日数, 出席日数, 備考. One page per pupil."""
     printed_at = printed_at or timezone.now()
@@ -633,7 +639,8 @@ def annual_record_pdf(record: AnnualRecord, *, printed_by: str,
         if report.missing or report.approximated:
             pen.text(margin, 46, report.describe(), 7, color=SEAL_RED, max_width=table_w)
         _footer(pen, width, page_no, pages,
-                f"{_wareki_time(printed_at)} {printed_by} が校務 Komu の記録から印刷")
+                (f"通し番号 {serial}　" if serial else "") + f"{_wareki_time(printed_at)} {printed_by} が校務 Komu の記録から印刷")
+        draw_watermark(c, watermark, width=width, height=height, font=pen.chains.text[0].name)
         c.showPage()
     c.save()
     return PdfResult(buf.getvalue(), report, pages)

@@ -198,3 +198,15 @@ def report_lost(request: HttpRequest, serial: str) -> HttpResponse:
     return redirect(target)
 
 
+
+
+def ask_reason(request: HttpRequest, *, document: str, back_url: str, error: str = "") -> HttpResponse:
+    """The page every print of personal data passes through: the reason, then the same URL again with
+    ?reason=… (a GET, so the PDF opens like before; the query's other parameters are kept). Used by the
+    attendance PDFs and the transfer documents; status 400 when a reason was given but refused."""
+    hidden = [(k, v) for k, v in request.GET.items() if k != "reason"]
+    return render(request, "disclosures/reason_form.html", {
+        "document": document, "back_url": back_url, "hidden": hidden, "error": error,
+        "reason": request.GET.get("reason", "")[:200],
+        "breadcrumbs": [{"label": document, "url": back_url}, {"label": _("印刷の目的"), "url": ""}],
+    }, status=400 if error else 200)

@@ -115,8 +115,12 @@ def test_only_the_homeroom_teacher_submits(world: World, signed_in: Any, after_t
 
 
 def test_printing_the_month_gives_a_pdf_and_is_audited(world: World, signed_in: Any) -> None:
-    response = signed_in("principal_a").get(url(world, "pdf/"))
+    # A print asks its reason first (komu.disclosures), then is recorded under a serial.
+    asked = signed_in("principal_a").get(url(world, "pdf/"))
+    assert asked.status_code == 200 and "印刷の目的" in asked.content.decode()
+    response = signed_in("principal_a").get(url(world, "pdf/") + "?reason=学期末の点検")
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert response["X-Komu-Serial"] in response["Content-Disposition"]
     assert response.content.startswith(b"%PDF-")
     assert "filename*=UTF-8''" in response["Content-Disposition"]
     event = AuditEvent.objects.get(action="attendance.register.printed")
@@ -127,11 +131,11 @@ def test_printing_the_month_gives_a_pdf_and_is_audited(world: World, signed_in: 
 
 
 def test_printing_the_annual_record_is_audited(world: World, signed_in: Any) -> None:
-    response = signed_in("homeroom_a1").get(f"/attendance/monthly/{world.class_a1.pk}/annual.pdf")
+    response = signed_in("homeroom_a1").get(f"/attendance/monthly/{world.class_a1.pk}/annual.pdf?reason=点検")
     assert response.status_code == 200 and response.content.startswith(b"%PDF-")
     assert AuditEvent.objects.filter(action="attendance.annual_record.printed", actor_username="homeroom_a1").exists()
     one = signed_in("homeroom_a1").get(
-        f"/attendance/monthly/{world.class_a1.pk}/annual.pdf?student={world.students['b1_first'].pk}")
+        f"/attendance/monthly/{world.class_a1.pk}/annual.pdf?reason=点検&student={world.students['b1_first'].pk}")
     assert one.status_code == 404
 
 

@@ -14,7 +14,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -25,6 +24,9 @@ from komu.attendance import pdf
 from komu.attendance.selectors import monthly as selectors
 from komu.attendance.services import monthly as services
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.disclosures.models import Disclosure
+from komu.disclosures.services import disclosure_record, watermark_text
+from komu.disclosures.views import ask_reason
 from komu.web.decorators import require_capability
 
 
@@ -122,12 +124,32 @@ def _pdf_response(result: pdf.PdfResult, filename: str) -> HttpResponse:
 def monthly_pdf(request: HttpRequest, class_id: int, year: int, month: int) -> HttpResponse:
     """The month's PDF (printing is audited like an export)."""
     actor = get_actor(request.user)
+    back = reverse("attendance:monthly", args=[class_id, year, month])
+    if "reason" not in request.GET:
+        # Asked before anything is read (a printed copy is a disclosure, komu.disclosures); out of scope is
+        # still 404 here.
+        try:
+            selectors.class_year_for(actor=actor, class_id=class_id)
+        except NotFoundOrNoAccess:
+            raise Http404 from None
+        return ask_reason(request, document=_("出席簿（%(y)d年%(m)d月）") % {"y": year, "m": month}, back_url=back)
     try:
         page = selectors.monthly_register_print_for(actor=actor, class_id=class_id, year=year, month=month)
     except NotFoundOrNoAccess:
         raise Http404 from None
-    result = pdf.monthly_register_pdf(page, printed_by=_printer(request), printed_at=timezone.now())
-    return _pdf_response(result, f"出席簿_{page.klass}_{year}年{month}月.pdf")
+    try:
+        disclosure = disclosure_record(
+            actor=actor, document=f"出席簿 {page.klass} {year}年{month}月", school=page.school,
+            person_ids=[row.student_id for row in page.rows], fields=["shusseki_no", "name", "attendance"],
+            reason=request.GET["reason"], medium=Disclosure.Medium.PRINT,
+        )
+    except ValidationFailed as exc:
+        return ask_reason(request, document=str(page.title), back_url=back, error=str(exc))
+    result = pdf.monthly_register_pdf(page, printed_by=_printer(request), printed_at=disclosure.created_at,
+                                      watermark=watermark_text(disclosure), serial=disclosure.serial)
+    response = _pdf_response(result, f"出席簿_{page.klass}_{year}年{month}月_{disclosure.serial}.pdf")
+    response["X-Komu-Serial"] = disclosure.serial
+    return response
 
 
 @login_required
@@ -136,12 +158,31 @@ def annual_pdf(request: HttpRequest, class_id: int) -> HttpResponse:
     """指導要録「出欠の記録」 of the class's pupils (or one pupil: ?student=<id>) for the class's year."""
     actor = get_actor(request.user)
     student = request.GET.get("student") or None
+    back = reverse("attendance:monthly_class", args=[class_id])
+    if "reason" not in request.GET:
+        try:
+            selectors.class_year_for(actor=actor, class_id=class_id)
+        except NotFoundOrNoAccess:
+            raise Http404 from None
+        return ask_reason(request, document=_("出欠の記録（指導要録）"), back_url=back)
     try:
         record = selectors.annual_record_print_for(actor=actor, class_id=class_id, student_id=student)
     except NotFoundOrNoAccess:
         raise Http404 from None
-    result = pdf.annual_record_pdf(record, printed_by=_printer(request))
-    return _pdf_response(result, f"出欠の記録_{record.klass}_{record.fiscal_year}年度.pdf")
+    try:
+        disclosure = disclosure_record(
+            actor=actor, document=f"出欠の記録 {record.klass} {record.fiscal_year}年度", school=record.school,
+            person_ids=[p.student_id for p in record.pupils], fields=["shusseki_no", "name", "attendance",
+                                                                      "attendance_notes"],
+            reason=request.GET["reason"], medium=Disclosure.Medium.PRINT,
+        )
+    except ValidationFailed as exc:
+        return ask_reason(request, document=_("出欠の記録（指導要録）"), back_url=back, error=str(exc))
+    result = pdf.annual_record_pdf(record, printed_by=_printer(request), printed_at=disclosure.created_at,
+                                   watermark=watermark_text(disclosure), serial=disclosure.serial)
+    response = _pdf_response(result, f"出欠の記録_{record.klass}_{record.fiscal_year}年度_{disclosure.serial}.pdf")
+    response["X-Komu-Serial"] = disclosure.serial
+    return response
 
 
 @login_required

@@ -48,3 +48,27 @@ def test_export_view_sends_to_reauthentication_for_contacts(world: World, signed
                                  "reason": "家庭訪問"})
     assert response.status_code == 302 and reverse("accounts:reauth") in response["Location"]
     assert not Disclosure.objects.exists()
+
+
+def test_monthly_register_print_asks_a_reason_and_carries_the_serial(world: World, signed_in: Any,
+                                                                    tmp_path: Any) -> None:
+    import subprocess
+
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    base = f"/attendance/monthly/{world.class_a1.pk}/{today.year}/{today.month}/pdf/"
+    client = signed_in("homeroom_a1")
+    assert "印刷の目的" in client.get(base).content.decode()
+    refused = client.get(base + "?reason=")
+    assert refused.status_code == 400 and not Disclosure.objects.exists()
+    response = client.get(base + "?reason=学期末の点検")
+    assert response["Content-Type"] == "application/pdf"
+    d = Disclosure.objects.get()
+    assert response["X-Komu-Serial"] == d.serial and len(d.person_ids) == 2 and "attendance" in d.fields
+    path = tmp_path / "m.pdf"
+    path.write_bytes(response.content)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert d.serial in text
+    assert signed_in("homeroom_a1").get(
+        f"/attendance/monthly/{world.class_a2.pk}/{today.year}/{today.month}/pdf/").status_code == 404
