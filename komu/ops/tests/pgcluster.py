@@ -5,8 +5,10 @@ Debian's tools. Never touches the machine's own cluster. As root the tools run a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -87,6 +89,7 @@ class Clusters:
         self.root.chmod(0o755)
         self.primary = Cluster(self.root, "primary", free_port())
         self.standby: Cluster | None = None
+        self.bouncer: Bouncer | None = None
 
     def init_primary(self) -> Cluster:
         _run([str(PG_BIN / "initdb"), "-D", str(self.primary.data), "-U", "postgres", "--auth=trust",
@@ -116,8 +119,57 @@ class Clusters:
             time.sleep(0.2)
         raise TimeoutError("standby did not catch up")
 
+    def add_bouncer(self) -> Bouncer:
+        """PgBouncer with `komu` → the primary and, when there is one, `komu_standby` → the standby."""
+        databases = {"komu": self.primary}
+        if self.standby is not None:
+            databases["komu_standby"] = self.standby
+        self.bouncer = Bouncer(self.root, databases)
+        return self.bouncer
+
     def close(self) -> None:
+        if self.bouncer is not None:
+            self.bouncer.stop()
         if self.standby is not None:
             self.standby.stop("immediate")
         self.primary.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Bouncer:
+    """PgBouncer in session pooling (as deploy/pgbouncer/pgbouncer.ini) in front of the clusters, as `postgres`."""
+
+    def __init__(self, root: Path, databases: dict[str, Cluster]) -> None:
+        self.port = free_port()
+        self.ini = root / "pgbouncer.ini"
+        users = root / "userlist.txt"
+        users.write_text('"postgres" ""\n')
+        lines = ["[databases]"]
+        lines += [f"{name} = host=127.0.0.1 port={cluster.port} dbname=komu" for name, cluster in databases.items()]
+        lines += ["[pgbouncer]", "listen_addr = 127.0.0.1", f"listen_port = {self.port}", f"unix_socket_dir = {root}",
+                  "auth_type = trust", f"auth_file = {users}", "pool_mode = session",
+                  "server_reset_query = DISCARD ALL", "max_client_conn = 200", "default_pool_size = 20",
+                  f"logfile = {root / 'pgbouncer.log'}", f"pidfile = {root / 'pgbouncer.pid'}"]
+        self.ini.write_text("\n".join(lines) + "\n")
+        if os.geteuid() == 0:
+            for path in (self.ini, users):
+                shutil.chown(path, "postgres", "postgres")
+        _run([PGBOUNCER, "-d", str(self.ini)])
+        deadline = time.monotonic() + 20
+        while not (root / "pgbouncer.pid").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("pgbouncer did not start")
+            time.sleep(0.2)
+        self.pidfile = root / "pgbouncer.pid"
+
+    def url(self, name: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        if self.pidfile.exists():
+            pid = int(self.pidfile.read_text().strip())
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"

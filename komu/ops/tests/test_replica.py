@@ -29,9 +29,13 @@ def replicated(tmp_path: Path) -> Iterator[tuple[pgcluster.Clusters, dict[str, s
         setup = subprocess.run([sys.executable, "-m", "komu.ops.tests.replica_probe", "setup"], env=env, cwd=ROOT,
                                capture_output=True, text=True, timeout=300, check=False)
         assert setup.returncode == 0, setup.stderr[-3000:]
-        standby = clusters.add_standby()
+        clusters.add_standby()
         clusters.wait_replayed()
-        yield clusters, komu_env(tmp_path / "var", primary.url(), standby.url())
+        if not Path(pgcluster.PGBOUNCER).exists():
+            pytest.skip("pgbouncer is not installed (apt-get install pgbouncer; .ci/run does)")
+        # As deployed: the app reaches both through PgBouncer in session pooling.
+        bouncer = clusters.add_bouncer()
+        yield clusters, komu_env(tmp_path / "var", bouncer.url("komu"), bouncer.url("komu_standby"))
     finally:
         clusters.close()
 
