@@ -114,9 +114,10 @@ class _Known:
     sourced_id: str
     first_seen_at: datetime.datetime
     gone_at: datetime.datetime | None
+    school_id: int | None
 
 
-_KNOWN_COLUMNS = ("kind", "local_key", "pk", "sourced_id", "first_seen_at", "gone_at")
+_KNOWN_COLUMNS = ("kind", "local_key", "pk", "sourced_id", "first_seen_at", "gone_at", "school_id")
 
 
 class SourcedIds:
@@ -127,13 +128,14 @@ class SourcedIds:
         self._scope = scope
         self._known: dict[tuple[str, str], _Known] = {}
         self._new: dict[tuple[str, str], tuple[str, int | None, int | None]] = {}
+        self._moved: dict[int, list[int]] = defaultdict(list)  # school id → RosterObject pks of pupils now there
         self.seen: set[tuple[str, str]] = set()
         q = Q(school_id__in=scope.school_ids) | Q(board_id__in=scope.board_ids, school__isnull=True)
         self._load(RosterObject.objects.filter(q))
 
     def _load(self, qs: Any) -> None:
-        for kind, key, pk, sid, first, gone in qs.values_list(*_KNOWN_COLUMNS).iterator(chunk_size=5000):
-            self._known.setdefault((kind, key), _Known(pk, sid, first, gone))
+        for kind, key, pk, sid, first, gone, school in qs.values_list(*_KNOWN_COLUMNS).iterator(chunk_size=5000):
+            self._known.setdefault((kind, key), _Known(pk, sid, first, gone, school))
 
     def get(self, kind: str, key: Any, *, school_id: int | None = None, board_id: int | None = None,
             default: str = "") -> str:
@@ -141,6 +143,10 @@ class SourcedIds:
         self.seen.add(pair)
         known = self._known.get(pair)
         if known is not None:
+            if kind == Kind.STUDENT and school_id is not None and known.school_id != school_id:
+                # A pupil who changed school belongs to the new school's exports (and tombstones) from now on.
+                self._moved[school_id].append(known.pk)
+                known.school_id = school_id
             return known.sourced_id
         new = self._new.get(pair)
         if new is None:
@@ -173,6 +179,8 @@ class SourcedIds:
         """Store new sourcedIds; with `detect_gone`, stamp what is no longer found and return every tombstone."""
         if self._new:
             self._insert_new()
+        for school_id, pks in self._moved.items():
+            RosterObject.objects.filter(pk__in=pks).update(school_id=school_id)
         now = timezone.now()
         tombstones: dict[str, list[tuple[str, datetime.datetime]]] = defaultdict(list)
         gone_ids, back_ids = [], []
@@ -364,11 +372,14 @@ def _add_students(scope: Scope, ids: SourcedIds, roster: Roster, school_sid: dic
                     "metadata.jp.kanaFamilyName": to_katakana(student.family_name_kana),
                     "metadata.jp.homeClass": home}),
             user_modified, person_id=str(student.pk), school_sid=org, class_sid=home, role="student"))
-        role_sid = ids.get(Kind.STUDENT_ROLE, student.pk, school_id=student.school_id)
+        # The role is the pupil's membership of this school: a pupil who moves gets a new role (and the old
+        # school's export a tombstone for the old one).
+        role_key = f"{student.pk}:{student.school_id}"
+        role_sid = ids.get(Kind.STUDENT_ROLE, role_key, school_id=student.school_id)
         recs["roles"].append(Record(
             "roles", _row(spec.ROLES_FILE, sourcedId=role_sid, userSourcedId=sid, roleType="primary",
                           role="student", orgSourcedId=org),
-            _latest(student.updated_at, ids.first_seen(Kind.STUDENT_ROLE, student.pk)), school_sid=org,
+            _latest(student.updated_at, ids.first_seen(Kind.STUDENT_ROLE, role_key)), school_sid=org,
             role="student"))
         recs["demographics"].append(Record(
             "demographics", _row(spec.DEMOGRAPHICS, sourcedId=sid,

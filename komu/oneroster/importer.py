@@ -346,7 +346,8 @@ class _Applier:
         else:
             fields = ["family_name", "given_name", "family_name_kana", "given_name_kana", "sex", "birth_date"]
             self.call("users", row, students.student_update, student_id=student.pk, data=data, only=fields)
-        self.remember(Kind.STUDENT_ROLE, student.pk, role["sourcedId"], file="roles", row=role, school_id=school.pk)
+        self.remember(Kind.STUDENT_ROLE, f"{student.pk}:{school.pk}", role["sourcedId"], file="roles", row=role,
+                      school_id=school.pk)
         self.students[sid] = student
 
     def staff_user(self, row: Row) -> None:

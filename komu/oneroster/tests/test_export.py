@@ -229,3 +229,27 @@ def test_command_writes_a_zip(roster_world: World, tmp_path: Path) -> None:
                  "--reason", REASON, "--zip")
     with zipfile.ZipFile(tmp_path / "oneroster.zip") as archive:
         assert "manifest.csv" in archive.namelist() and "users.csv" in archive.namelist()
+
+
+def test_a_pupil_who_moved_school_keeps_the_sourced_id_and_is_no_longer_the_old_schools(roster_world: World) -> None:
+    from komu.oneroster.build import Scope, build_roster
+
+    student = roster_world.students["a2_first"]
+    old = Scope(board_ids=(roster_world.board_a.pk,), school_ids=(roster_world.school_a.pk,), year=export_scope_for(
+        actor=get_actor(roster_world.user("board_officer_a")), board_code=roster_world.board_a.code).year)
+    build_roster(old, detect_gone=True)
+    ClassMembership.objects.filter(student=student).delete()
+    student.school = roster_world.school_a2
+    student.save()
+    new = Scope(board_ids=old.board_ids, school_ids=(roster_world.school_a2.pk,), year=old.year)
+    roster = build_roster(new, detect_gone=True)
+    assert str(student.pk) in {r.sourced_id for r in roster.records["users"]}
+    assert RosterObject.objects.get(kind="student", local_key=str(student.pk)).school_id == roster_world.school_a2.pk
+    new_role = next(r.sourced_id for r in roster.records["roles"] if r.values["userSourcedId"] == str(student.pk))
+    assert build_roster(new, detect_gone=True).records["roles"][0].sourced_id in {
+        r.sourced_id for r in roster.records["roles"]}
+    again = build_roster(old, detect_gone=True)
+    assert str(student.pk) not in {sid for sid, _ in again.tombstones["users"]}
+    old_role = RosterObject.objects.get(kind="studentRole", local_key=f"{student.pk}:{roster_world.school_a.pk}")
+    assert old_role.sourced_id != new_role
+    assert old_role.sourced_id in {sid for sid, _ in again.tombstones["roles"]}
