@@ -700,6 +700,9 @@ class _Builder:
         from komu.demo.progress import build as build_progress  # 校務DXの進捗: history and a reference nation
 
         build_progress(board=board, schools=[s for _p, s, _c in schools], seed=self.seed)
+        from komu.demo.trips import build as build_trips  # 校外活動: emergency contacts
+
+        build_trips(klass=demo_class, seed=self.seed)
         summary = DemoSummary(
             seed=self.seed,
             fiscal_year=self.fiscal_year,

@@ -81,8 +81,8 @@ def trip_summary(*, actor: Actor, trip_id: object) -> TripSummary:
     """A trip's counts and chaperones (no pupils' personal data)."""
     trip = trip_get_for(actor=actor, trip_id=trip_id)
     chaperones = [
-        ChaperoneLine(c.pk, c.user_id, c.user.display_name or c.user.username, c.revoked_at, c.revoke_reason,
-                      bool(c.lost_code_hash))
+        ChaperoneLine(c.pk, c.user_id, f"{c.user.display_name}（{c.user.username}）" if c.user.display_name
+                      else c.user.username, c.revoked_at, c.revoke_reason, bool(c.lost_code_hash))
         for c in trip.chaperones.select_related("user").order_by("pk")
     ]
     return TripSummary(
@@ -269,7 +269,7 @@ def setup_choices(*, actor: Actor) -> SetupChoices:
     staff: dict[str, str] = {}
     for school in schools:
         for user in staff_of(school):
-            staff[str(user.pk)] = user.display_name or user.username
+            staff[str(user.pk)] = f"{user.display_name}（{user.username}）" if user.display_name else user.username
     if memberships:
         with transaction.atomic():
             only = schools[0] if len(schools) == 1 else None

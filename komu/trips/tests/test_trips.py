@@ -191,3 +191,12 @@ def test_nurse_health_page_and_principal_revoke_view(world: World, signed_in: An
     chaperone.refresh_from_db()
     assert chaperone.revoked_at is not None and chaperone.revoke_reason == "端末紛失"
     assert signed_in("principal_b").get(reverse("trips:detail", args=[trip.pk])).status_code == 404
+
+
+def test_demo_emergency_contacts_for_a_class(world: World) -> None:
+    from komu.demo.trips import build
+
+    written = build(klass=world.class_a1, seed=1)
+    contacts = EmergencyContact.objects.filter(student__memberships__homeroom_class=world.class_a1)
+    assert written == contacts.count() >= 2
+    assert all(c.phone.startswith("048-021-") for c in contacts)
