@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import time
@@ -46,6 +48,7 @@ from komu.access import roles, scope
 from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
 from komu.core.errors import KomuError, NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.core.tabular import normalize_header
 from komu.directory.models import Board, School
 from komu.interop.gakureibo import EntrantRow, GakureiboIssue, GakureiboParse, Layout, parse_gakureibo
 from komu.rosters.models import RECORD_KEYS, GakureiboEntry, GakureiboImport, Roster
@@ -544,8 +547,10 @@ def gakureibo_import_validate(
     imp.progress_done = imp.progress_total = 0
     _progress_publish(imp, to_database=True)
     try:
-        parse = _parse(imp, _decoded_content(imp))
-        report = _validate_report(imp, parse, on_progress)
+        data = _decoded_content(imp)
+        parse = _parse(imp, data)
+        report = _validate_report(imp, data, parse, on_progress)
+        del data
     except Exception as exc:
         message = str(exc) if isinstance(exc, KomuError) else "検証中に予期しないエラーが起きました。"
         if not isinstance(exc, KomuError):
@@ -571,12 +576,46 @@ def gakureibo_import_validate(
     return imp
 
 
+def _with_cell_values(data: bytes, parse: GakureiboParse, issues: list[GakureiboIssue]) -> list[dict[str, Any]]:
+    """The issues as dicts, each with the cell's value as the file has it when the parser did not quote it: the
+    officer looks for that value in the file. CSV only (an XLSX cell is named by line and column)."""
+    rows = [_issue(i) for i in issues]
+    wanted = {(r["line"], r["column"]) for r in rows if r["value"] is None and r["line"] and r["column"]}
+    if not wanted or parse.format != "csv" or not parse.encoding:
+        return rows
+    try:
+        text = data.decode(parse.encoding)
+    except UnicodeDecodeError:
+        return rows
+    reader = csv.reader(io.StringIO(text, newline=""))
+    lines = {line for line, _ in wanted}
+    last = max(lines)
+    header: dict[str, int] = {}
+    found: dict[tuple[int, str], str] = {}
+    start = 1
+    for cells in reader:
+        if not header and any(c.strip() for c in cells):
+            header = {normalize_header(c): i for i, c in enumerate(cells)}
+        elif start in lines:
+            for line, column in wanted:
+                index = header.get(normalize_header(column)) if line == start else None
+                if index is not None and index < len(cells):
+                    found[(line, column)] = cells[index][:200]
+        start = reader.line_num + 1
+        if start > last:
+            break
+    for r in rows:
+        if r["value"] is None and (r["line"], r["column"]) in found:
+            r["value"] = found[(r["line"], r["column"])]
+    return rows
+
+
 def _validate_report(
-    imp: GakureiboImport, parse: GakureiboParse, on_progress: Callable[[int, int], None] | None
+    imp: GakureiboImport, data: bytes, parse: GakureiboParse, on_progress: Callable[[int, int], None] | None
 ) -> dict[str, Any]:
     report: dict[str, Any] = {
         "layout": parse.layout, "format": parse.format, "encoding": parse.encoding,
-        "errors": [_issue(i) for i in parse.errors], "rows": 0,
+        "errors": _with_cell_values(data, parse, parse.errors), "rows": 0,
         "counts": {"new": 0, "changed": 0, "unchanged": 0}, "changes": [],
     }
     if parse.errors:
@@ -599,7 +638,8 @@ def _validate_report(
                 on_progress(index, len(parse.rows))
     warnings = sorted([*parse.warnings, *comparison.warnings], key=lambda i: (i.line or 0, i.code))
     report.update(
-        rows=len(parse.rows), counts=comparison.counts, changes=samples["changed"] + samples["new"],
+        rows=len(parse.rows), counts=comparison.counts,
+        changes=sorted(samples["changed"] + samples["new"], key=lambda c: int(c["line"])),
         warnings=[_issue(i) for i in warnings[:MAX_STORED_WARNINGS]], warning_total=len(warnings),
         review_rows=sum(1 for r in parse.rows if comparison.needs_review(r)),
     )

@@ -156,6 +156,7 @@ def test_dry_run_reports_errors_with_file_line_column_value_and_keeps_no_copy(wo
     assert imp.error_count >= 1 and imp.content == ""
     error = imp.data["errors"][0]
     assert error["file"] == "gakureibo.csv" and error["line"] == 3 and error["column"] == "生年月日"
+    assert error["value"] == "2020/13/45"  # as the file has it, for the officer to find
     assert error["message"]
     with pytest.raises(ValidationFailed):
         gakureibo_import_apply(actor=officer(world), import_id=imp.pk)

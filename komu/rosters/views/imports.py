@@ -243,8 +243,42 @@ _ISSUE_KINDS: dict[str, Any] = {
 }
 
 
+# Families of codes, by prefix, for the codes not named above.
+_ISSUE_PREFIXES: list[tuple[str, Any]] = [
+    ("date_", gettext_lazy("日付")),
+    ("wareki_", gettext_lazy("日付")),
+    ("phone_", gettext_lazy("電話番号")),
+    ("postal_", gettext_lazy("郵便番号")),
+    ("school_code", gettext_lazy("学校コード")),
+    ("email_", gettext_lazy("メールアドレス")),
+    ("person_id", gettext_lazy("個人番号")),
+    ("header_", gettext_lazy("見出し")),
+    ("xlsx_", gettext_lazy("ファイル")),
+    ("file_", gettext_lazy("ファイル")),
+    ("cell_", gettext_lazy("Excelによる破損の可能性")),
+]
+_ISSUE_OTHER: dict[str, Any] = {
+    "required": gettext_lazy("必須"),
+    "too_long": gettext_lazy("長すぎる"),
+    "choice": gettext_lazy("選べない値"),
+    "grade": gettext_lazy("学年"),
+    "ragged_row": gettext_lazy("列の数"),
+    "csv_syntax": gettext_lazy("ファイル"),
+    "unsupported_format": gettext_lazy("ファイル"),
+    "too_many_errors": gettext_lazy("ファイル"),
+}
+
+
+def _issue_kind(code: str) -> Any:
+    if code in _ISSUE_KINDS:
+        return _ISSUE_KINDS[code]
+    if code in _ISSUE_OTHER:
+        return _ISSUE_OTHER[code]
+    return next((label for prefix, label in _ISSUE_PREFIXES if code.startswith(prefix)), _("内容"))
+
+
 def _issue_row(issue: dict[str, Any]) -> dict[str, Any]:
-    return {**issue, "kind_label": _ISSUE_KINDS.get(str(issue.get("code", "")), _("内容"))}
+    return {**issue, "kind_label": _issue_kind(str(issue.get("code", "")))}
 
 
 def _change_row(change: dict[str, Any]) -> dict[str, Any]:
