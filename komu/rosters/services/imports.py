@@ -419,6 +419,16 @@ class _Comparison:
     def classify(self, prepared: _Prepared) -> tuple[str, uuid.UUID | None]:
         """("new" | "changed" | "unchanged", existing entry id)."""
         row = prepared.row
+        if (row.given_name and row.family_name_kana and not row.given_name_kana) or (
+            row.given_name_kana and not row.given_name
+        ):
+            # Typically a one-column name (APPLIC 氏名 / 氏名カナ) split differently from its reading.
+            self._warn(
+                row, None, f"{row.family_name_kana} {row.given_name_kana}".strip(),
+                f"ふりがなの姓と名の区切りが氏名（{row.family_name} {row.given_name}）と合いません。"
+                "姓と名の間に空白があるか確認してください。",
+                "kana_mismatch",
+            )
         if row.school_code and row.school_code not in self.schools:
             self._warn(
                 row, "就学予定校コード", row.school_code,

@@ -751,3 +751,31 @@ def test_the_history_page_does_not_query_per_import(signed_in: Any, world: World
         body = client.get(url).content.decode()
     assert body.count("gakureibo.csv") == 4
     assert len(four) == len(one)
+
+
+APPLIC_HEADERS_ROW = ["宛名番号", "氏名", "氏名カナ", "性別コード", "生年月日", "学校コード", "学年", "学級区分",
+                      "保護者宛名番号", "保護者氏名", "続柄", "区域外就学区分", "世帯番号"]
+
+
+def test_an_applic_file_reaches_the_gakureibo(world: World) -> None:
+    data = csv_bytes([
+        {"宛名番号": "012345678901234", "氏名": "髙橋　一郎", "氏名カナ": "ﾀｶﾊｼ ｲﾁﾛｳ", "性別コード": "1",
+         "生年月日": "令和2年6月15日", "学校コード": world.school_a.code, "学年": "0", "学級区分": "特別支援",
+         "保護者宛名番号": "012345678900001", "保護者氏名": "髙橋 幸子", "続柄": "母", "区域外就学区分": "0",
+         "世帯番号": "999"},
+        {"宛名番号": "012345678901235", "氏名": "山﨑 次郎", "氏名カナ": "ヤマザキジロウ", "性別コード": "1",
+         "生年月日": "R2.7.1", "学校コード": "", "学年": "0", "学級区分": "", "保護者宛名番号": "",
+         "保護者氏名": "", "続柄": "", "区域外就学区分": "", "世帯番号": ""},
+    ], encoding="cp932", headers=APPLIC_HEADERS_ROW)
+    imp = validated(world, data, filename="applic.csv")
+    assert imp.status == GakureiboImport.Status.VALIDATED, imp.data
+    assert imp.data["layout"] == "applic"
+    assert [w["code"] for w in imp.data["warnings"]] == ["kana_mismatch"]  # ヤマザキジロウ has no space
+    gakureibo_import_apply(actor=officer(world), import_id=imp.pk)
+    people = by_person(world)
+    first = people["012345678901234"]
+    assert (first.data["family_name"], first.data["given_name"]) == ("髙橋", "一郎")
+    assert (first.data["family_name_kana"], first.data["given_name_kana"]) == ("タカハシ", "イチロウ")
+    assert first.data["guardian_id"] == "012345678900001" and first.data["sex"] == "male"
+    assert first.special_needs and first.designated_school_id == world.school_a.pk and not first.needs_review
+    assert people["012345678901235"].needs_review

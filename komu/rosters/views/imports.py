@@ -227,6 +227,7 @@ _ENCODINGS = {"utf-8-sig": "UTF-8（BOM付き）", "utf-8": "UTF-8", "cp932": "S
 _ISSUE_KINDS: dict[str, Any] = {
     "private_use": gettext_lazy("外字"),
     "kana_missing": gettext_lazy("ふりがな"),
+    "kana_mismatch": gettext_lazy("ふりがな"),
     "not_kana": gettext_lazy("ふりがな"),
     "person_id_short": gettext_lazy("Excelによる破損の可能性"),
     "cell_number_in_text": gettext_lazy("Excelによる破損の可能性"),
