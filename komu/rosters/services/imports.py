@@ -419,10 +419,12 @@ class _Comparison:
     def classify(self, prepared: _Prepared) -> tuple[str, uuid.UUID | None]:
         """("new" | "changed" | "unchanged", existing entry id)."""
         row = prepared.row
-        if (row.given_name and row.family_name_kana and not row.given_name_kana) or (
-            row.given_name_kana and not row.given_name
+        if self.parse.layout == "applic" and (
+            (row.given_name and row.family_name_kana and not row.given_name_kana)
+            or (row.given_name_kana and not row.given_name)
         ):
-            # Typically a one-column name (APPLIC 氏名 / 氏名カナ) split differently from its reading.
+            # A one-column name (APPLIC 氏名 / 氏名カナ) split differently from its reading. (In the Komu layout
+            # a blank reading is the parser's kana_missing already.)
             self._warn(
                 row, None, f"{row.family_name_kana} {row.given_name_kana}".strip(),
                 f"ふりがなの姓と名の区切りが氏名（{row.family_name} {row.given_name}）と合いません。"
