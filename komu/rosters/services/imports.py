@@ -552,9 +552,13 @@ def gakureibo_import_validate(
 ) -> GakureiboImport:
     """The dry run, as a background task: parse, compare with the database, store the report. Writes nothing to
     the 学齢簿. Progress is committed as it goes (no transaction is held open)."""
+    # Claimed with one conditional UPDATE, so two workers never check the same upload.
+    claimed = GakureiboImport.objects.filter(pk=import_id, status=GakureiboImport.Status.QUEUED).update(
+        status=GakureiboImport.Status.VALIDATING
+    )
     imp = GakureiboImport.objects.select_related("board").get(pk=import_id)
-    if imp.status not in (GakureiboImport.Status.QUEUED, GakureiboImport.Status.VALIDATING):
-        return imp  # discarded, or already validated by an earlier run of the task
+    if not claimed:
+        return imp  # discarded, being checked by another worker, or checked already
     imp.status = GakureiboImport.Status.VALIDATING
     imp.progress_done = imp.progress_total = 0
     _progress_publish(imp, to_database=True)

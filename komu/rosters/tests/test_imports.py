@@ -779,3 +779,11 @@ def test_an_applic_file_reaches_the_gakureibo(world: World) -> None:
     assert first.data["guardian_id"] == "012345678900001" and first.data["sex"] == "male"
     assert first.special_needs and first.designated_school_id == world.school_a.pk and not first.needs_review
     assert people["012345678901235"].needs_review
+
+
+def test_validating_twice_checks_the_file_once(world: World) -> None:
+    imp = upload(world, csv_bytes([row()]))
+    gakureibo_import_validate(import_id=imp.pk)
+    again = gakureibo_import_validate(import_id=imp.pk)
+    assert again.status == GakureiboImport.Status.VALIDATED
+    assert AuditEvent.objects.filter(action="rosters.gakureibo_import.validated").count() == 1
