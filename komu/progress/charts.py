@@ -97,27 +97,28 @@ def line_chart(*, title: str, desc: str, labels: Sequence[str], series: Sequence
     return mark_safe("".join(out))  # noqa: S308 (every text above is escaped)
 
 
-def bar_chart(*, title: str, desc: str, bars: Sequence[tuple[str, float | None, bool]], unit: str,
+def bar_chart(*, title: str, desc: str, bars: Sequence[tuple[str, float | None, bool, str]], unit: str,
               x_max: float | None = None, chart_id: str = "bars") -> SafeString:
-    """Horizontal bars (label, value, highlighted) — used for rankings; the highlighted bar is the viewer's own."""
+    """Horizontal bars (label, value, highlighted, text shown without a value) — used for rankings; the highlighted
+    bar is the viewer's own."""
     row_h, left, right, top = 22, 190, 70, 32
     width = 640
     height = top + row_h * max(len(bars), 1) + 12
-    values = [v for _, v, _ in bars if v is not None]
+    values = [b[1] for b in bars if b[1] is not None]
     top_value = x_max if x_max is not None else _nice_max(max(values) if values else 0)
     plot_w = width - left - right
     out = [f'<svg class="progress-chart" role="img" viewBox="0 0 {width} {height}" '
            f'aria-labelledby="{chart_id}-t {chart_id}-d" xmlns="http://www.w3.org/2000/svg">',
            f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(desc)}</desc>',
            f'<text x="0" y="18" font-size="14" font-weight="bold">{escape(title)}</text>']
-    for i, (label, value, own) in enumerate(bars):
+    for i, (label, value, own, missing) in enumerate(bars):
         yy = top + i * row_h
         short = label if len(label) <= 14 else label[:13] + "…"
         weight = ' font-weight="bold"' if own else ""
         out.append(f'<text x="{left - 6}" y="{yy + 15}" font-size="12" text-anchor="end"{weight}>'
                    f'{escape(short)}</text>')
         if value is None:
-            out.append(f'<text x="{left + 4}" y="{yy + 15}" font-size="12" fill="#555">未計測</text>')
+            out.append(f'<text x="{left + 4}" y="{yy + 15}" font-size="12" fill="#555">{escape(missing)}</text>')
             continue
         w = plot_w * min(value, top_value) / top_value
         colour = "#D55E00" if own else "#0072B2"
@@ -157,6 +158,13 @@ def class_of(value: float, bounds: Sequence[float]) -> int:
     return len(bounds) - 1
 
 
+def _short_name(name: str) -> str:
+    """県/府/都 dropped as on weather maps (東京, 京都, 大阪, 青森); 北海道 stays whole."""
+    if name == "北海道":
+        return name
+    return name[:-1] if name[-1] in "都府県" else name
+
+
 def tile_map(*, title: str, desc: str, names: dict[str, str], values: dict[str, float | None], unit: str,
              fixed_max: float | None = None, links: dict[str, str] | None = None,
              chart_id: str = "map") -> SafeString:
@@ -164,7 +172,9 @@ def tile_map(*, title: str, desc: str, names: dict[str, str], values: dict[str, 
     cols, rows = 13, 12
     width, height = cols * (size + gap), top + rows * (size + gap) + 10
     bounds = classes([v for v in values.values() if v is not None], fixed_max=fixed_max)
-    out = [f'<svg class="progress-map" role="img" viewBox="0 0 {width} {height}" '
+    # With links inside, the map is a group of links (an image's children would be hidden from screen readers).
+    role = "group" if links else "img"
+    out = [f'<svg class="progress-map" role="{role}" viewBox="0 0 {width} {height}" '
            f'aria-labelledby="{chart_id}-t {chart_id}-d" xmlns="http://www.w3.org/2000/svg">',
            f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(desc)}</desc>',
            f'<text x="0" y="20" font-size="15" font-weight="bold">{escape(title)}</text>']
@@ -177,7 +187,7 @@ def tile_map(*, title: str, desc: str, names: dict[str, str], values: dict[str, 
             k = class_of(value, bounds)
             fill, ink = SCALE[k], TEXT_ON[k]
         name = names.get(code, code)
-        short = name.removesuffix("県").removesuffix("府").removesuffix("都") if name != "北海道" else "北海道"
+        short = _short_name(name)
         label = f"{name}: {fmt(value, unit)}" if value is not None else f"{name}: 未計測"
         tile = (f'<g><title>{escape(label)}</title><rect x="{x}" y="{y}" width="{size}" height="{size}" rx="4" '
                 f'fill="{fill}" stroke="#fff"/>'

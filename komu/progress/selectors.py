@@ -196,17 +196,29 @@ def available_months(limit: int = 24) -> list[datetime.date]:
                 .values_list("month", flat=True)[:limit])
 
 
+YEARLY = frozenset({"checklist_score"})
+
+
+def month_for(indicator_code: str, month: datetime.date) -> datetime.date:
+    """Yearly indicators (the checklist score) are stored on the 年度's April: a month shows its 年度's value."""
+    if indicator_code in YEARLY:
+        return datetime.date(month.year if month.month >= 4 else month.year - 1, 4, 1)
+    return month
+
+
 def figures(unit: Unit, month: datetime.date) -> dict[str, Figure]:
     out: dict[str, Figure] = {}
+    april = month_for("checklist_score", month)
+    wanted = Q(month=month) & ~Q(indicator__in=YEARLY) | Q(month=april, indicator__in=YEARLY)
     if unit.level == SCHOOL:
-        for v in IndicatorValue.objects.filter(school_code=unit.key, month=month):
+        for v in IndicatorValue.objects.filter(wanted, school_code=unit.key):
             ind = indicators.get(v.indicator)
             if ind is not None:
                 out[ind.code] = Figure(ind, v.numerator, v.denominator,
                                        compute(ind, v.numerator, v.denominator, 0, 0, v.value, school_level=True),
                                        True)
     else:
-        for r in Rollup.objects.filter(level=unit.level, key=unit.key, month=month):
+        for r in Rollup.objects.filter(wanted, level=unit.level, key=unit.key):
             ind = indicators.get(r.indicator)
             if ind is not None:
                 out[ind.code] = Figure(ind, r.numerator, r.denominator,
@@ -282,6 +294,7 @@ def children(*, actor: Actor, unit: Unit, month: datetime.date, indicator_code: 
     """The units one level down, ranked best first (by the indicator's better direction); nothing below a board
     for analysts (aggregates only)."""
     ind = indicators.INDICATORS[indicator_code]
+    month = month_for(indicator_code, month)
     rows: list[tuple[Unit, Figure]] = []
     if unit.level == NATION:
         for r in Rollup.objects.filter(level=PREFECTURE, month=month, indicator=indicator_code):
@@ -337,6 +350,7 @@ def school_positions(unit: Unit, month: datetime.date, indicator_code: str) -> l
     """Where a school stands among the schools of its board, prefecture and the nation (1 = best): counted on
     the stored values (the better ones + 1), no school named."""
     ind = indicators.INDICATORS[indicator_code]
+    month = month_for(indicator_code, month)
     own = IndicatorValue.objects.filter(school_code=unit.key, month=month, indicator=indicator_code).first()
     if own is None:
         return []
@@ -358,7 +372,8 @@ def school_positions(unit: Unit, month: datetime.date, indicator_code: str) -> l
 def map_values(month: datetime.date, indicator_code: str) -> dict[str, float | None]:
     ind = indicators.INDICATORS[indicator_code]
     return {r.key: _fig(ind, r).value
-            for r in Rollup.objects.filter(level=PREFECTURE, month=month, indicator=indicator_code)}
+            for r in Rollup.objects.filter(level=PREFECTURE, month=month_for(indicator_code, month),
+                                           indicator=indicator_code)}
 
 
 # --- open data ---------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from komu.audit.services import Scope, audit_record
 from komu.core import codes
 from komu.core.errors import PermissionDeniedError, ValidationFailed
 from komu.core.wareki import fiscal_year_of
-from komu.directory.models import Board, School
+from komu.directory.models import Board, Role, School
 from komu.progress import indicators, measure
 from komu.progress.models import (
     ChecklistAnswer,
@@ -79,6 +79,19 @@ def _row(school: School, month: datetime.date, code: str, figure: measure.Figure
                           denominator=den, value=value, measured_at=now)
 
 
+def _measure(schools: Any, month: datetime.date, user: Any) -> int:
+    now = timezone.now()
+    with transaction.atomic():
+        rows = [_row(school, month, code, figure, now)
+                for school in schools for code, figure in measure.measure_school(school, month).items()]
+        _store(rows)
+        rollups_refresh(months=[month])
+        audit_record(actor=user, action="progress.indicators.measured",
+                     object_type="progress.month", object_id=f"{month:%Y-%m}",
+                     detail={"values": len(rows), "schools": len({r.school_code for r in rows})})
+    return len(rows)
+
+
 def indicators_measure(*, actor: Actor | None, month: datetime.date, school_ids: list[int] | None = None) -> int:
     """Measure every indicator of the local active schools for `month` and refresh that month's rollups.
     Run by `komu progress measure` (actor None: the system) or by an operator."""
@@ -90,16 +103,27 @@ def indicators_measure(*, actor: Actor | None, month: datetime.date, school_ids:
     schools = School.objects.filter(is_active=True).select_related("board")
     if school_ids is not None:
         schools = schools.filter(pk__in=school_ids)
-    now = timezone.now()
-    with transaction.atomic():
-        rows = [_row(school, month, code, figure, now)
-                for school in schools for code, figure in measure.measure_school(school, month).items()]
-        _store(rows)
-        rollups_refresh(months=[month])
-        audit_record(actor=actor.user if actor else None, action="progress.indicators.measured",
-                     object_type="progress.month", object_id=f"{month:%Y-%m}",
-                     detail={"values": len(rows), "schools": len({r.school_code for r in rows})})
-    return len(rows)
+    return _measure(schools, month, actor.user if actor else None)
+
+
+MEASURING_ROLES = frozenset({Role.BOARD_OFFICER, Role.PRINCIPAL, Role.VICE_PRINCIPAL})
+
+
+def indicators_measure_own(*, actor: Actor) -> int:
+    """「最新の値に更新」: a board officer (its schools) or a principal (their school) measures the current month
+    now instead of waiting for the nightly run. Analysts cannot: their reach is a prefecture or the nation."""
+    require(actor, roles.PROGRESS_VIEW)
+    grants = [g for g in actor.grants_with(roles.PROGRESS_VIEW) if g.role in MEASURING_ROLES]
+    if not grants:
+        raise PermissionDeniedError("最新の値への更新は、教育委員会の担当者と校長・副校長が行えます。")
+    q = Q(pk__in=[])
+    for g in grants:
+        if g.board_id is not None:
+            q |= Q(board_id=g.board_id) | Q(board__parent_id=g.board_id)
+        if g.school_id is not None:
+            q |= Q(pk=g.school_id)
+    schools = School.objects.filter(q, is_active=True).select_related("board")
+    return _measure(schools, timezone.localdate().replace(day=1), actor.user)
 
 
 def _add(acc: dict[tuple[str, str, str], list[Any]], level: str, key: str, name: str, pref: str, ind: str,

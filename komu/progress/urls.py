@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("units/<str:level>/<str:key>/", views.unit, name="unit"),
     path("map/", views.map_view, name="map"),
+    path("measure/", views.measure_now, name="measure_now"),
     path("indicators/", views.indicator_list, name="indicators"),
     path("indicators/<str:code>/", views.indicator_detail, name="indicator"),
     path("checklist/", views.checklist, name="checklist"),

@@ -81,7 +81,9 @@ def _unit_page(request: HttpRequest, unit: selectors.Unit) -> HttpResponse:
     ind = indicators.INDICATORS[code]
     context: dict[str, Any] = {"unit": unit, "month": month, "indicator": ind, "indicators": indicators.INDICATORS,
                                "months": selectors.available_months(), "levels": selectors.LEVEL_LABELS,
-                               "perms_checklist": actor.has(roles.CHECKLIST_ANSWER)}
+                               "perms_checklist": actor.has(roles.CHECKLIST_ANSWER),
+                               "perms_measure": any(g.role in services.MEASURING_ROLES
+                                                    for g in actor.grants_with(roles.PROGRESS_VIEW))}
     if month is None:
         return render(request, "progress/unit.html", context)
     comparison = selectors.comparison_units(unit)
@@ -106,7 +108,7 @@ def _unit_page(request: HttpRequest, unit: selectors.Unit) -> HttpResponse:
             title=_("%(indicator)sの順位（%(month)s）") % {"indicator": ind.label, "month": _month_label(month)},
             desc=_("%(name)sの下の%(n)d件を、%(indicator)sのよい順に並べた棒グラフ。同じ値を下の表にも示します。")
             % {"name": unit.name, "n": len(ranking), "indicator": ind.label},
-            bars=[(r.unit.name, r.figure.value, r.own) for r in ranking[:50]], unit=ind.unit,
+            bars=[(r.unit.name, r.figure.value, r.own, r.figure.display) for r in ranking[:50]], unit=ind.unit,
             x_max=100.0 if ind.kind == indicators.RATIO else None, chart_id="ranking")
     positions = selectors.school_positions(unit, month, code) if unit.level == selectors.SCHOOL else []
     crumbs = [{"label": u.name, "url": u.url} for u in reversed(comparison)]
@@ -153,6 +155,22 @@ def map_view(request: HttpRequest) -> HttpResponse:
     context["breadcrumbs"] = [{"label": _("校務DXの進捗"), "url": reverse("progress:dashboard")},
                               {"label": _("都道府県の地図"), "url": ""}]
     return render(request, "progress/map.html", context)
+
+
+@require_capability(roles.PROGRESS_VIEW)
+@require_POST
+def measure_now(request: HttpRequest) -> HttpResponse:
+    actor = get_actor(request.user)
+    try:
+        n = services.indicators_measure_own(actor=actor)
+    except PermissionDeniedError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("今月の値を計測し直しました（%(n)d件）。") % {"n": n})
+    target = request.POST.get("next", "")
+    if not target.startswith("/progress/") or "//" in target:
+        target = reverse("progress:dashboard")
+    return redirect(target)
 
 
 # --- definitions (public: they are the open data's dictionary) ----------------------------------------------------

@@ -80,3 +80,26 @@ def test_refreshing_one_month_leaves_the_others_alone(world: World) -> None:
     services.rollups_refresh(months=[octo])
     assert Rollup.objects.get(level="nation", month=sept, indicator="comm_digital").numerator == 1
     assert Rollup.objects.get(level="nation", month=octo, indicator="comm_digital").numerator == 0
+
+
+def test_absence_reports_count_app_against_phone(world: World) -> None:
+    from komu.attendance.models import Mark, MarkSource
+
+    today = timezone.localdate()
+    teacher = world.user("homeroom_a1")
+    for key, source in (("a1_first", MarkSource.GUARDIAN), ("a1_second", MarkSource.PHONE)):
+        mark = Mark(student=world.students[key], homeroom_class=world.class_a1, date=today, kind="absent",
+                    absence_reason="illness", source=source, updated_by=teacher)
+        mark.save()
+    services.indicators_measure(actor=None, month=_this_month())
+    value = IndicatorValue.objects.get(school_code=world.school_a.code, month=_this_month(),
+                                       indicator="absence_digital")
+    assert (value.numerator, value.denominator) == (1, 2)
+
+
+def test_a_board_officer_measures_its_own_schools_only(world: World) -> None:
+    services.indicators_measure_own(actor=act(world, "board_officer_a"))
+    measured = set(IndicatorValue.objects.values_list("school_code", flat=True))
+    assert measured == {world.school_a.code, world.school_a2.code}
+    with pytest.raises(services.PermissionDeniedError):
+        services.indicators_measure_own(actor=act(world, "national_analyst"))

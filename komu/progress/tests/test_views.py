@@ -136,3 +136,21 @@ def test_the_hub_endpoint_answers_by_status(data: World) -> None:
     tampered = key.envelope(member_payload(sequence=2), tamper=True)
     assert client.post(url, tampered, content_type="application/json").status_code == 403
     assert client.get(url).status_code == 405
+
+
+def test_measure_now_and_the_checklist_score_on_the_board_dashboard(data: World) -> None:
+    from django.utils import timezone
+
+    board = _client(data, "board_officer_a")
+    response = board.post(reverse("progress:measure_now"), {"next": "/progress/"})
+    assert response.status_code == 302 and response["Location"] == "/progress/"
+    principal = act(data, "principal_a")
+    year = services.fiscal_year_now()
+    own = services.checklist_response_open(actor=principal, year=year, school_id=data.school_a.pk)
+    services.checklist_response_submit(actor=principal, response_id=own.pk)
+    page = board.get(reverse("progress:dashboard") + f"?month={timezone.localdate():%Y-%m}&indicator=checklist_score",
+                     follow=True).content.decode()
+    assert "みどり市立第一小学校" in page
+    row = page.split('class="progress-own"')[1].split("</tr>")[0]
+    assert "校務DXチェックリストの得点率" in row and "未計測" not in row.split("</th>", 1)[1].split("</td>", 2)[1]
+    assert _client(data, "teacher_a").post(reverse("progress:measure_now")).status_code == 404
