@@ -240,3 +240,23 @@ def class_document_print(*, actor: Actor, class_id: object, kind: str, reason: s
                                 watermark=watermark_text(disclosure), serial=disclosure.serial)
     filename = f"{title}_{klass}_{disclosure.serial}.pdf"
     return PrintOutcome(result.content, filename, disclosure)
+
+
+def transfer_document_disclosed(*, actor: Actor, package_id: object, label: str) -> Disclosure:
+    """A 転学 document downloaded (komu.rosters): recorded as a file disclosure of that pupil. Its purpose is the
+    transfer itself, so no reason is asked; no watermark is drawn either, because the PDF is the electronically
+    signed original whose bytes the receiving school verifies — the serial goes in the file name."""
+    from komu.rosters.services.transfers import packages_for
+
+    package = scope.get_in_scope(packages_for(actor), pk=package_id)
+    own = scope.schools_for(actor, roles.TRANSFERS_MANAGE)
+    school = None
+    for candidate in (package.from_school_id, package.to_school_id):
+        if candidate is not None and own.filter(pk=candidate).exists():
+            school = School.objects.get(pk=candidate)
+            break
+    return disclosure_record(
+        actor=actor, document=_("転学書類（%(label)s）") % {"label": label}, school=school,
+        person_ids=[package.student_id], fields=["transfer_documents"],
+        reason=_("転学の手続き（電子署名付き転学書類の保存・印刷）"), medium=Disclosure.Medium.FILE,
+    )

@@ -72,3 +72,17 @@ def test_monthly_register_print_asks_a_reason_and_carries_the_serial(world: Worl
     assert d.serial in text
     assert signed_in("homeroom_a1").get(
         f"/attendance/monthly/{world.class_a2.pk}/{today.year}/{today.month}/pdf/").status_code == 404
+
+
+def test_a_transfer_document_download_is_recorded_with_its_pupil(world: World, signed_in: Any) -> None:
+    from komu.rosters.models import TransferPackage
+    from komu.rosters.tests.test_transfers import prepare_pupil, send
+
+    pupil = prepare_pupil(world)
+    package = send(world, pupil)
+    assert isinstance(package, TransferPackage)
+    response = signed_in("principal_b").get(reverse("rosters:transfer_document", args=[package.pk, "zaigaku"]))
+    assert response.status_code == 200 and response.content.startswith(b"%PDF-")
+    d = Disclosure.objects.get(serial=response["X-Komu-Serial"])
+    assert d.person_ids == [str(pupil.pk)] and d.school == world.school_b and d.fields == ["transfer_documents"]
+    assert d.serial in response["Content-Disposition"]

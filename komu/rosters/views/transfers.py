@@ -25,6 +25,7 @@ from komu.access.scope import get_actor
 from komu.accounts import mfa
 from komu.core.codes import GRADES
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.disclosures import services as disclosure_services
 from komu.disclosures.services import StepUpRequired
 from komu.rosters.models import TransferDocument
 from komu.rosters.selectors import transfers as selectors
@@ -231,12 +232,18 @@ def transfer_document(request: HttpRequest, package_id: str, kind: str) -> HttpR
     try:
         document = selectors.transfer_document_get_for(actor=get_actor(request.user), package_id=package_id,
                                                        kind=kind)
+        # A download of personal data: recorded in the disclosure log, its serial in the file name (the signed
+        # PDF itself stays byte for byte what the receiving school verifies).
+        disclosure = disclosure_services.transfer_document_disclosed(
+            actor=get_actor(request.user), package_id=package_id, label=str(TransferDocument.Kind(kind).label))
     except NotFoundOrNoAccess:
         raise Http404 from None
+    filename = document.filename.removesuffix(".pdf") + f"_{disclosure.serial}.pdf"
     response = HttpResponse(document.content, content_type="application/pdf")
     response["Content-Disposition"] = (
-        f"inline; filename=\"transfer-{kind}.pdf\"; filename*=UTF-8''{quote(document.filename)}"
+        f"inline; filename=\"transfer-{kind}.pdf\"; filename*=UTF-8''{quote(filename)}"
     )
+    response["X-Komu-Serial"] = disclosure.serial
     response["Cache-Control"] = "no-store"
     response["X-Komu-Signature"] = "valid" if document.valid else "invalid"
     return response
