@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import Max, Q
+from django.db.models import Count, Max, Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -464,6 +465,15 @@ OPEN_COLUMNS = [
 ]
 LICENCE = "クリエイティブ・コモンズ 表示 4.0 国際（CC BY 4.0）"
 LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/deed.ja"
+
+
+# --- federation ---------------------------------------------------------------------------------------------------
+
+
+def federation_members() -> list[Any]:
+    from komu.progress.models import FederationMember
+
+    return list(FederationMember.objects.annotate(snapshot_count=Count("snapshots")).order_by("name"))
 
 
 # --- checklist and home page ---------------------------------------------------------------------------------------

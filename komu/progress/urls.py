@@ -18,5 +18,6 @@ urlpatterns = [
     re_path(r"^open/(?P<level>[a-z]+)-(?P<month>\d{4}-\d{2})\.(?P<fmt>csv|json)$", views.open_file,
             name="open_file"),
     path("api/v1/values", views.api_values, name="api_values"),
+    path("federation/members/", views.federation_members, name="federation_members"),
     path("federation/snapshots/", views.federation_receive, name="federation_receive"),
 ]

@@ -391,6 +391,29 @@ def api_values(request: HttpRequest) -> HttpResponse:
                         json_dumps_params={"ensure_ascii": False})
 
 
+@require_capability(roles.PROGRESS_FEDERATION)
+def federation_members(request: HttpRequest) -> HttpResponse:
+    """The operator's page: deployments allowed to push here, what they sent last, and registering a new one."""
+    actor = get_actor(request.user)
+    errors: dict[str, list[str]] = {}
+    form = {"code": "", "name": "", "public_keyset": ""}
+    if request.method == "POST":
+        form = {k: request.POST.get(k, "") for k in form}
+        try:
+            member = services.federation_member_register(actor=actor, **form)
+        except ValidationFailed as exc:
+            errors = exc.errors or {"public_keyset": [str(exc)]}
+        else:
+            messages.success(request, _("%(name)sを登録しました。") % {"name": member.name})
+            return redirect("progress:federation_members")
+    context = {"members": selectors.federation_members(), "form": form, "errors": errors,
+               "own_key": services.own_public_keyset(),
+               "endpoint": request.build_absolute_uri(reverse("progress:federation_receive")),
+               "breadcrumbs": [{"label": _("校務DXの進捗"), "url": reverse("progress:open")},
+                               {"label": _("連携するKomu"), "url": ""}]}
+    return render(request, "progress/federation.html", context, status=400 if errors else 200)
+
+
 # --- federation (hub side) -----------------------------------------------------------------------------------------
 
 

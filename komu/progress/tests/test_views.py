@@ -154,3 +154,15 @@ def test_measure_now_and_the_checklist_score_on_the_board_dashboard(data: World)
     row = page.split('class="progress-own"')[1].split("</tr>")[0]
     assert "校務DXチェックリストの得点率" in row and "未計測" not in row.split("</th>", 1)[1].split("</td>", 2)[1]
     assert _client(data, "teacher_a").post(reverse("progress:measure_now")).status_code == 404
+
+
+def test_the_operator_registers_a_member_on_the_federation_page(data: World) -> None:
+    client = _client(data, "operator")
+    url = reverse("progress:federation_members")
+    assert client.get(url).status_code == 200
+    bad = client.post(url, {"code": "x y", "name": "", "public_keyset": "{}"})
+    assert bad.status_code == 400 and "識別子は半角英数字" in bad.content.decode()
+    ok = client.post(url, {"code": "city-a", "name": "A市", "public_keyset": MemberKey().public})
+    assert ok.status_code == 302
+    assert "A市" in client.get(url).content.decode()
+    assert _client(data, "board_officer_a").get(url).status_code == 404
