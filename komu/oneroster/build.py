@@ -68,7 +68,7 @@ class Scope:
         return self.year == fiscal_year_of(timezone.localdate())
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One OneRoster object: its file, values (CSV column → text), last modification, Komu person id if any."""
 
@@ -212,10 +212,18 @@ _FILES_OF_KIND: dict[str, tuple[str, ...]] = {
 }
 
 
-def _row(file_spec: spec.FileSpec, **values: str) -> dict[str, str]:
-    row = dict.fromkeys(file_spec.columns, "")
-    row.update(values)
-    return row
+class Values(dict[str, str]):
+    """A record's columns, stored sparsely (most OneRoster columns are empty, and a large export holds hundreds of
+    thousands of rows): a missing column reads as ""."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _row(file_spec: spec.FileSpec, **values: str) -> Values:
+    return Values((k, v) for k, v in values.items() if v)
 
 
 def _latest(*moments: datetime.datetime | None) -> datetime.datetime:
