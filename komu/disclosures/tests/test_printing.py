@@ -146,3 +146,16 @@ def test_register_and_lost_pages(world: World, signed_in: Any) -> None:
 
 def test_teacher_has_no_register(world: World, signed_in: Any) -> None:
     assert signed_in("homeroom_a1").get(reverse("disclosures:register")).status_code == 404
+
+
+def test_home_task_and_register_query_count(world: World, signed_in: Any, django_assert_max_num_queries: Any) -> None:
+    teacher = get_actor(world.user("homeroom_a1"))
+    for _ in range(3):
+        services.class_document_print(actor=teacher, class_id=world.class_a1.pk, kind="class_list", reason="x",
+                                      reauthenticated=True)
+    tasks = selectors.home_tasks(actor=get_actor(world.user("principal_a")))
+    assert len(tasks) == 1 and "3件" in tasks[0].title and tasks[0].url == reverse("disclosures:register")
+    assert selectors.home_tasks(actor=teacher) == []
+    client = signed_in("principal_a")
+    with django_assert_max_num_queries(20):
+        assert client.get(reverse("disclosures:register")).status_code == 200

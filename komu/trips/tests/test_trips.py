@@ -200,3 +200,21 @@ def test_demo_emergency_contacts_for_a_class(world: World) -> None:
     contacts = EmergencyContact.objects.filter(student__memberships__homeroom_class=world.class_a1)
     assert written == contacts.count() >= 2
     assert all(c.phone.startswith("048-021-") for c in contacts)
+
+
+def test_home_tasks_for_chaperone_and_nurse(world: World) -> None:
+    trip = _trip(world)
+    teacher_tasks = selectors.home_tasks(actor=get_actor(world.user("teacher_a")))
+    assert [t.url for t in teacher_tasks] == [reverse("trips:sheet", args=[trip.pk])]
+    nurse_tasks = selectors.home_tasks(actor=get_actor(world.user("nurse_a")))
+    assert [t.url for t in nurse_tasks] == [reverse("trips:health", args=[trip.pk])]
+    assert selectors.home_tasks(actor=get_actor(world.user("teacher_b"))) == []
+
+
+def test_trip_list_query_count_stays_flat(world: World, signed_in: Any, django_assert_max_num_queries: Any) -> None:
+    for _ in range(3):
+        _trip(world)
+    client = signed_in("teacher_a")
+    with django_assert_max_num_queries(20):
+        page = client.get(reverse("trips:list"))
+    assert page.status_code == 200 and page.content.decode().count("連絡先を表示する") == 3
