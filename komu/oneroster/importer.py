@@ -24,6 +24,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from komu.access import roles, scope
 from komu.access.scope import Actor, Grant
@@ -88,7 +89,7 @@ def _message(exc: KomuError) -> str:
     if isinstance(exc, ValidationFailed) and exc.errors:
         return " ".join(m for messages in exc.errors.values() for m in messages)
     if isinstance(exc, NotFoundOrNoAccess):
-        return "担当範囲の外か、見つかりません。取り込む権限のある教育委員会・学校か確認してください。"
+        return _("担当範囲の外か、見つかりません。取り込む権限のある教育委員会・学校か確認してください。")
     return str(exc)
 
 
@@ -132,8 +133,8 @@ class _Applier:
                  board_id: int | None = None) -> None:
         existing = RosterObject.objects.filter(kind=kind, local_key=str(key)).first()
         if existing is not None and existing.sourced_id != sid:
-            self.fail(file, row, "sourcedId", f"この対象はすでに別の sourcedId「{existing.sourced_id}」で登録されています。"
-                      "同じ sourcedId を使ってください。")
+            self.fail(file, row, "sourcedId", _("この対象はすでに別の sourcedId「%(sid)s」で登録されています。同じ sourcedId を使ってください。")
+                      % {"sid": existing.sourced_id})
         if existing is not None:
             return
         previous = self.ids.get(sid)
@@ -144,7 +145,8 @@ class _Applier:
             previous.save(update_fields=["local_key", "gone_at", "school", "board"])
             return
         if previous is not None:
-            self.fail(file, row, "sourcedId", f"sourcedId「{sid}」は別の種類の対象（{previous.get_kind_display()}）に使われています。")
+            self.fail(file, row, "sourcedId", _("sourcedId「%(sid)s」は別の種類の対象（%(kind)s）に使われています。")
+                      % {"sid": sid, "kind": previous.get_kind_display()})
         self.ids[sid] = RosterObject.objects.create(kind=kind, local_key=str(key), sourced_id=sid,
                                                     school_id=school_id, board_id=board_id)
 
@@ -159,8 +161,8 @@ class _Applier:
         for file, rows in self.b.rows.items():
             for row in rows:
                 if row["status"] == "tobedeleted":
-                    self.fail(file, row, "status", "tobedeleted（削除）の取り込みには対応していません。退学・転学・卒業は"
-                              "学籍の異動の画面で日付と事由とともに記録してください。")
+                    self.fail(file, row, "status", _("tobedeleted（削除）の取り込みには対応していません。退学・転学・卒業は"
+                                "学籍の異動の画面で日付と事由とともに記録してください。"))
         self.orgs()
         self.sessions()
         self.classes_()
@@ -178,7 +180,7 @@ class _Applier:
                 board = self.call("orgs", row, directory.board_create, data=directory.BoardInput(code=code, name=row["name"]))
                 self.report.created["教育委員会"] += 1
             elif board.code != code:
-                self.fail("orgs", row, "identifier", f"この sourcedId の教育委員会コードは「{board.code}」です。")
+                self.fail("orgs", row, "identifier", _("この sourcedId の教育委員会コードは「%(code)s」です。") % {"code": board.code})
             self.remember(Kind.DISTRICT, board.pk, sid, file="orgs", row=row, board_id=board.pk)
             self.boards[sid] = board
             self.grant_board(board)
@@ -189,7 +191,7 @@ class _Applier:
                 key = self.local(Kind.DISTRICT, row["parentSourcedId"])
                 parent = Board.objects.filter(pk=key).first() if key else None
             if parent is None:
-                self.fail("orgs", row, "parentSourcedId", "設置者の教育委員会が見つかりません。")
+                self.fail("orgs", row, "parentSourcedId", _("設置者の教育委員会が見つかりません。"))
                 return
             key = self.local(Kind.SCHOOL, sid)
             school = School.objects.filter(pk=key).first() if key else School.objects.filter(code=code).first()
@@ -198,7 +200,7 @@ class _Applier:
                                    data=directory.SchoolInput(code=code, name=row["name"], board_id=parent.pk))
                 self.report.created["学校"] += 1
             elif school.board_id != parent.pk:
-                self.fail("orgs", row, "parentSourcedId", f"学校「{school.name}」の設置者が違います。")
+                self.fail("orgs", row, "parentSourcedId", _("学校「%(name)s」の設置者が違います。") % {"name": school.name})
             self.remember(Kind.SCHOOL, school.pk, sid, file="orgs", row=row, school_id=school.pk)
             self.schools[sid] = school
 
@@ -208,7 +210,7 @@ class _Applier:
             key = self.local(Kind.SCHOOL, sid)
             school = School.objects.filter(pk=key).first() if key else None
             if school is None:
-                self.fail(file, row, column, "学校が見つかりません。orgs.csv に含めてください。")
+                self.fail(file, row, column, _("学校が見つかりません。orgs.csv に含めてください。"))
             assert school is not None
             self.schools[sid] = school
         return school
@@ -252,7 +254,7 @@ class _Applier:
         existing = list(sy.terms.order_by("number"))
         if not existing:
             if len(rows) not in (2, 3):
-                self.fail("academicSessions", rows[0], "parentSourcedId", "学期は1つの年度に2つか3つにしてください。")
+                self.fail("academicSessions", rows[0], "parentSourcedId", _("学期は1つの年度に2つか3つにしてください。"))
             inputs = [directory.TermInput(start_date=datetime.date.fromisoformat(r["startDate"]),
                                           end_date=datetime.date.fromisoformat(r["endDate"]), name=r["title"])
                       for r in rows]
@@ -260,7 +262,7 @@ class _Applier:
                                       terms=inputs))
             self.report.created["学期"] += len(existing)
         if len(existing) != len(rows):
-            self.fail("academicSessions", rows[0], "parentSourcedId", f"{sy}の学期の数が登録済みのもの（{len(existing)}）と違います。")
+            self.fail("academicSessions", rows[0], "parentSourcedId", _("%(year)sの学期の数が登録済みのもの（%(n)d）と違います。") % {"year": sy, "n": len(existing)})
         if self.local(Kind.SCHOOL_YEAR, year_sid) == str(sy.pk):
             for term, row in zip(existing, rows, strict=True):
                 self.remember(Kind.TERM, term.pk, row["sourcedId"], file="academicSessions", row=row,
@@ -272,7 +274,7 @@ class _Applier:
         for row in self.b.rows.get("classes", []):
             sid = row["sourcedId"]
             if row["classType"] != "homeroom":
-                self.report.notes.append(f"classes.csv {row.line}行目: 授業クラス（scheduled）は取り込みません。")
+                self.report.notes.append(_("classes.csv %(line)d行目: 授業クラス（scheduled）は取り込みません。") % {"line": row.line})
                 continue
             school_sid = row["schoolSourcedId"]
             school = self.school_of(school_sid, "classes", row, "schoolSourcedId")
@@ -281,11 +283,11 @@ class _Applier:
             year_sid = course["schoolYearSourcedId"] if course is not None else ""
             session = sessions.get(year_sid)
             if session is None:
-                self.fail("classes", row, "courseSourcedId", "学級の年度が分かりません。courses.csv の schoolYearSourcedId を確認してください。")
+                self.fail("classes", row, "courseSourcedId", _("学級の年度が分かりません。courses.csv の schoolYearSourcedId を確認してください。"))
             assert session is not None
             sy = self.years.get((school_sid, int(session["schoolYear"])))
             if sy is None:
-                self.fail("classes", row, "schoolSourcedId", "この学校の年度がありません。courses.csv の orgSourcedId を確認してください。")
+                self.fail("classes", row, "schoolSourcedId", _("この学校の年度がありません。courses.csv の orgSourcedId を確認してください。"))
             assert sy is not None
             key = self.local(Kind.CLASS, sid)
             klass = HomeroomClass.objects.filter(pk=key).first() if key else \
@@ -295,7 +297,7 @@ class _Applier:
                 category = row["metadata.komu.specialNeedsCategory"]
                 if special and not category:
                     self.fail("classes", row, "metadata.komu.specialNeedsCategory",
-                              "特別支援学級の障害種別がありません。Komu で学級を作ってから取り込むか、障害種別を入れてください。")
+                              _("特別支援学級の障害種別がありません。Komu で学級を作ってから取り込むか、障害種別を入れてください。"))
                 data = directory.ClassInput(
                     grade_code=grade, name=row["title"],
                     kind=HomeroomClass.Kind.SPECIAL_NEEDS if special else HomeroomClass.Kind.REGULAR,
@@ -325,7 +327,7 @@ class _Applier:
             else:
                 skipped += 1
         if skipped:
-            self.report.notes.append(f"users.csv: 児童生徒・教職員以外（保護者など）の {skipped} 名は取り込みません。")
+            self.report.notes.append(_("users.csv: 児童生徒・教職員以外（保護者など）の %(n)d 名は取り込みません。") % {"n": skipped})
 
     def student(self, row: Row, role_rows: list[Row], demo: Row | None) -> None:
         sid = row["sourcedId"]
@@ -369,7 +371,7 @@ class _Applier:
                          fields=["display_name_kana", "is_active"], detail={"sourced_id": sid})
             self.report.created["教職員"] += 1
         elif user.kind != "staff":
-            self.fail("users", row, "username", "このログインIDは教職員のものではありません。")
+            self.fail("users", row, "username", _("このログインIDは教職員のものではありません。"))
         self.remember(Kind.STAFF, user.pk, sid, file="users", row=row)
         self.staff[sid] = user
 
@@ -423,14 +425,13 @@ class _Applier:
                 other = ClassMembership.objects.filter(student=student,
                                                        homeroom_class__school_year=klass.school_year).first()
                 if other is not None:
-                    self.fail("enrollments", row, "classSourcedId", "この児童生徒は同じ年度の別の学級に在籍しています。"
-                              "学級の変更は学級編制の画面で行ってください。")
+                    self.fail("enrollments", row, "classSourcedId", _("この児童生徒は同じ年度の別の学級に在籍しています。学級の変更は学級編制の画面で行ってください。"))
                 membership = self.call("enrollments", row, students.membership_assign, student=student,
                                        homeroom_class=klass, shusseki_no=number)
                 self.report.created["学級在籍"] += 1
             elif membership.shusseki_no != number:
                 self.fail("enrollments", row, "metadata.jp.ShussekiNo",
-                          f"登録済みの出席番号（{membership.shusseki_no}）と違います。出席番号の変更は Komu の画面で行ってください。")
+                          _("登録済みの出席番号（%(n)d）と違います。出席番号の変更は Komu の画面で行ってください。") % {"n": membership.shusseki_no})
             self.remember(Kind.STUDENT_ENROLLMENT, membership.pk, row["sourcedId"], file="enrollments", row=row,
                           school_id=student.school_id)
 

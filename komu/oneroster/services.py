@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from komu.access import roles, scope
 from komu.access.scope import Actor, Grant
@@ -41,15 +42,15 @@ def _clean_reason(reason: str) -> str:
     reason = reason.strip()
     errors: dict[str, list[str]] = {}
     try:
-        reject_control_chars(reason, "出力の理由")
+        reject_control_chars(reason, _("出力の理由"))
     except TextError as exc:
         errors["reason"] = [str(exc)]
     if not reason:
-        errors["reason"] = ["出力の理由を入力してください（例：学習eポータルへの年度当初の名簿登録）。"]
+        errors["reason"] = [_("出力の理由を入力してください（例：学習eポータルへの年度当初の名簿登録）。")]
     elif len(reason) > MAX_REASON:
-        errors["reason"] = [f"出力の理由は{MAX_REASON}文字以内で入力してください。"]
+        errors["reason"] = [_("出力の理由は%(n)d文字以内で入力してください。") % {"n": MAX_REASON}]
     if errors:
-        raise ValidationFailed("入力内容を確認してください。", errors=errors)
+        raise ValidationFailed(_("入力内容を確認してください。"), errors=errors)
     return reason
 
 
@@ -82,7 +83,7 @@ def roster_export(*, actor: Actor, roster_scope: Scope, since: datetime.datetime
     reason = _clean_reason(reason)
     allowed = set(export_schools(actor=actor).values_list("pk", flat=True))
     if not set(roster_scope.school_ids) <= allowed:
-        raise PermissionDeniedError("この範囲の名簿を出力する権限がありません。")
+        raise PermissionDeniedError(_("この範囲の名簿を出力する権限がありません。"))
     mode = "delta" if since is not None else "bulk"
     with transaction.atomic(), gc_paused():
         roster = build_roster(roster_scope, detect_gone=True)
@@ -128,7 +129,7 @@ class IssuedClient:
 def _client_board(actor: Actor, board_id: int) -> int:
     boards = {g.board_id for g in actor.grants_with(roles.ONEROSTER_CLIENTS) if g.board_id is not None}
     if board_id not in boards:
-        raise PermissionDeniedError("この教育委員会の接続先を登録する権限がありません。")
+        raise PermissionDeniedError(_("この教育委員会の接続先を登録する権限がありません。"))
     return board_id
 
 
@@ -142,25 +143,25 @@ def client_create(*, actor: Actor, board_id: int, name: str, school_ids: Collect
     errors: dict[str, list[str]] = {}
     name = name.strip()
     try:
-        reject_control_chars(name, "接続先の名称")
+        reject_control_chars(name, _("接続先の名称"))
     except TextError as exc:
         errors["name"] = [str(exc)]
     if not name:
-        errors["name"] = ["接続先の名称を入力してください（例：学習eポータル〇〇）。"]
+        errors["name"] = [_("接続先の名称を入力してください（例：学習eポータル〇〇）。")]
     elif len(name) > MAX_CLIENT_NAME:
-        errors["name"] = [f"接続先の名称は{MAX_CLIENT_NAME}文字以内で入力してください。"]
+        errors["name"] = [_("接続先の名称は%(n)d文字以内で入力してください。") % {"n": MAX_CLIENT_NAME}]
     from komu.directory.models import School
 
     schools = list(School.objects.filter(pk__in=list(school_ids), board_id=board_id))
     if not schools or len(schools) != len(set(school_ids)):
-        errors["schools"] = ["対象の学校を1校以上、この教育委員会の学校から選んでください。"]
+        errors["schools"] = [_("対象の学校を1校以上、この教育委員会の学校から選んでください。")]
     unknown = [s for s in scopes if s not in SCOPES]
     if not scopes or unknown:
-        errors["scopes"] = ["スコープを1つ以上選んでください。"]
+        errors["scopes"] = [_("スコープを1つ以上選んでください。")]
     if not 1 <= rate_limit_per_minute <= 100_000:
-        errors["rate_limit_per_minute"] = ["1分あたりの上限は 1〜100000 の整数にしてください。"]
+        errors["rate_limit_per_minute"] = [_("1分あたりの上限は 1〜100000 の整数にしてください。")]
     if errors:
-        raise ValidationFailed("入力内容を確認してください。", errors=errors)
+        raise ValidationFailed(_("入力内容を確認してください。"), errors=errors)
     secret = secrets.token_urlsafe(32)
     client = ApiClient.objects.create(
         board_id=board_id, name=name, client_id="or-" + secrets.token_hex(10), secret_hash=ApiClient.hash(secret),
@@ -210,10 +211,10 @@ def token_issue(*, client_id: str, client_secret: str, requested_scopes: Collect
     """Client credentials grant: a bearer token for the requested scopes (all the client's when none asked)."""
     client = ApiClient.objects.filter(client_id=client_id, revoked_at__isnull=True).first()
     if client is None or not secrets.compare_digest(client.secret_hash, ApiClient.hash(client_secret)):
-        raise TokenRefused("invalid_client", "クライアントIDまたはシークレットが正しくありません。")
+        raise TokenRefused("invalid_client", _("クライアントIDまたはシークレットが正しくありません。"))
     wanted = set(requested_scopes) or set(client.scopes)
     if not wanted <= set(client.scopes):
-        raise TokenRefused("invalid_scope", "このクライアントに許可されていないスコープが含まれています。")
+        raise TokenRefused("invalid_scope", _("このクライアントに許可されていないスコープが含まれています。"))
     raw = secrets.token_urlsafe(32)
     AccessToken.objects.filter(client=client, expires_at__lt=timezone.now()).delete()
     client.last_used_at = timezone.now()
