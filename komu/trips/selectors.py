@@ -61,13 +61,23 @@ class ChaperoneLine:
 
 
 @dataclass(frozen=True)
+class IncidentLine:
+    id: object
+    reported_at: datetime.datetime
+    chaperone: str
+    channel: str
+    person_count: int
+    privacy_incident: str
+
+
+@dataclass(frozen=True)
 class TripSummary:
     trip: Trip
     participant_count: int
     released_count: int
     chaperones: list[ChaperoneLine]
     classes: list[str]
-    incidents: int
+    incidents: list[IncidentLine]
 
     @property
     def state(self) -> str:
@@ -88,7 +98,11 @@ def trip_summary(*, actor: Actor, trip_id: object) -> TripSummary:
     return TripSummary(
         trip=trip, participant_count=trip.participants.count(), released_count=trip.health_releases.count(),
         chaperones=chaperones, classes=[str(c) for c in trip.classes.order_by("grade_code", "sort_order", "name")],
-        incidents=trip.incidents.count(),
+        incidents=[
+            IncidentLine(i.pk, i.created_at, i.chaperone.user.display_name or i.chaperone.user.username,
+                         i.get_channel_display(), i.person_count, i.privacy_incident)
+            for i in trip.incidents.select_related("chaperone__user")
+        ],
     )
 
 

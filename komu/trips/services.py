@@ -250,3 +250,47 @@ def trip_phone_lost_report_by_code(*, code: str, note: str = "") -> TripIncident
             .filter(revoked_at__isnull=True).exclude(lost_code_hash=""), lost_code_hash=digest,
         )
         return _incident(chaperone, reported_by=None, channel="code", note=(note or "").strip())
+
+
+def trip_incident_draft_report(*, actor: Actor, incident_id: object) -> str:
+    """The principal drafts the breach-response incident (komu.privacy, 端末の紛失) from a lost-phone report:
+    the persons are the trip's participants with the fields the phone could show (names, guardians' phones,
+    emergency contacts, and the health notes released for the trip). Nothing was stored on the phone (no offline
+    mode, pages sent no-store), so the incident records the data as not kept on the device beyond the screen.
+    Returns the incident's id; a second call returns the same one."""
+    from komu.privacy.models import Incident
+    from komu.privacy.services import IncidentInput, incident_create
+
+    if not actor.has(roles.PRIVACY_INCIDENTS):
+        raise PermissionDeniedError(_("事故報告を作成する権限がありません。"))
+    schools = scope.schools_for(actor, roles.PRIVACY_INCIDENTS)
+    with transaction.atomic():
+        report = scope.get_in_scope(
+            TripIncident.objects.select_related("trip__school", "chaperone__user").select_for_update()
+            .filter(trip__school__in=schools), pk=incident_id)
+        if report.privacy_incident:
+            return report.privacy_incident
+        trip = report.trip
+        released = set(TripHealthRelease.objects.filter(trip=trip).values_list("student_id", flat=True))
+        base = ["name", "kana", "class", "shusseki_no", "guardian_name", "guardian_phone", "emergency_contacts"]
+        persons = {pid: base + (["health_note"] if pid in released else [])
+                   for pid in TripParticipant.objects.filter(trip=trip).values_list("student_id", flat=True)}
+        when = timezone.localtime(report.created_at)
+        incident = incident_create(
+            actor=actor,
+            data=IncidentInput(
+                title=_("校外活動中の端末紛失（%(title)s）") % {"title": trip.title},
+                kind=Incident.Kind.LOST_DEVICE, found_at=report.created_at, school_id=trip.school_id,
+                summary=_("%(when)s、校外活動「%(title)s」の引率者が参加者の連絡先を表示できる端末を紛失した。"
+                          "同時刻に閲覧を取り消した（%(n)d人分）。端末にはデータを保存しない設定（オフライン非対応・"
+                          "キャッシュ不可）であった。") % {"when": when.strftime("%Y年%m月%d日 %H:%M"),
+                                                       "title": trip.title, "n": len(persons)},
+            ),
+            persons=persons, source=Incident.Source.MANUAL,
+            source_detail={"trip_id": trip.pk, "trip_incident_id": str(report.pk)},
+        )
+        report.privacy_incident = str(incident.pk)
+        report.save(update_fields=["privacy_incident", "updated_at"])
+        audit_record(actor=actor.user, action="trips.phone.reported", obj=report,
+                     detail={"privacy_incident": report.privacy_incident}, scope=_scope(trip))
+    return report.privacy_incident

@@ -12,5 +12,6 @@ urlpatterns = [
     path("<int:trip_id>/contacts/", views.sheet, name="sheet"),
     path("<int:trip_id>/lost/", views.lost_self, name="lost_self"),
     path("<int:trip_id>/code/", views.issue_code, name="issue_code"),
+    path("<int:trip_id>/incidents/<str:incident_id>/report/", views.incident_report, name="incident_report"),
     path("<int:trip_id>/chaperones/<int:chaperone_id>/revoke/", views.chaperone_revoke, name="revoke"),
 ]

@@ -114,6 +114,7 @@ def trip_detail(request: HttpRequest, trip_id: int) -> HttpResponse:
         raise Http404 from None
     return render(request, "trips/detail.html", {
         "s": summary, "trip": summary.trip, "can_revoke": actor.has(roles.TRIPS_REVOKE),
+        "can_report": actor.has(roles.PRIVACY_INCIDENTS),
         "can_release": actor.has(roles.TRIPS_HEALTH_RELEASE),
         "breadcrumbs": [{"label": _("校外活動"), "url": reverse("trips:list")},
                         {"label": summary.trip.title, "url": ""}],
@@ -136,6 +137,23 @@ def chaperone_revoke(request: HttpRequest, trip_id: int, chaperone_id: int) -> H
     else:
         messages.success(request, _("引率者の閲覧を取り消しました。次の表示から連絡先は表示されません。"))
     return redirect("trips:detail", trip_id=trip_id)
+
+
+@login_required
+@require_capability(roles.TRIPS_REVOKE)
+@require_POST
+def incident_report(request: HttpRequest, trip_id: int, incident_id: str) -> HttpResponse:
+    """The principal drafts the PPC incident from a lost-phone report and continues on its page."""
+    actor = get_actor(request.user)
+    try:
+        selectors.trip_get_for(actor=actor, trip_id=trip_id)
+        privacy_id = services.trip_incident_draft_report(actor=actor, incident_id=incident_id)
+    except NotFoundOrNoAccess:
+        raise Http404 from None
+    except (PermissionDeniedError, ValidationFailed) as exc:
+        messages.error(request, str(exc))
+        return redirect("trips:detail", trip_id=trip_id)
+    return redirect("privacy:incident_detail", incident_id=privacy_id)
 
 
 @login_required

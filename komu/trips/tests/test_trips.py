@@ -218,3 +218,29 @@ def test_trip_list_query_count_stays_flat(world: World, signed_in: Any, django_a
     with django_assert_max_num_queries(20):
         page = client.get(reverse("trips:list"))
     assert page.status_code == 200 and page.content.decode().count("連絡先を表示する") == 3
+
+
+def test_principal_drafts_the_ppc_incident_from_a_lost_phone(world: World, signed_in: Any) -> None:
+    from komu.privacy.models import AffectedPerson, Incident
+
+    trip = _trip(world)
+    services.trip_health_release_set(actor=get_actor(world.user("nurse_a")), trip_id=trip.pk,
+                                     student_id=world.students["a1_first"].pk, note="卵アレルギー")
+    report = services.trip_phone_lost_report(actor=get_actor(world.user("teacher_a")), trip_id=trip.pk)
+    with pytest.raises(PermissionDeniedError):
+        services.trip_incident_draft_report(actor=get_actor(world.user("homeroom_a1")), incident_id=report.pk)
+    client = signed_in("principal_a")
+    page = client.get(reverse("trips:detail", args=[trip.pk])).content.decode()
+    assert "事故報告を作成する" in page
+    response = client.post(reverse("trips:incident_report", args=[trip.pk, report.pk]))
+    incident = Incident.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("privacy:incident_detail",
+                                                                           args=[incident.pk])
+    assert incident.kind == Incident.Kind.LOST_DEVICE and incident.person_count == 2
+    fields = {a.student_id: a.fields for a in AffectedPerson.objects.filter(incident=incident)}
+    assert "health_note" in fields[world.students["a1_first"].pk]
+    assert "health_note" not in fields[world.students["a1_second"].pk]
+    # A second click opens the same incident.
+    assert services.trip_incident_draft_report(actor=get_actor(world.user("principal_a")),
+                                               incident_id=report.pk) == str(incident.pk)
+    assert Incident.objects.count() == 1
