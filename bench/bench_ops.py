@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -205,6 +206,7 @@ def run() -> list[str]:
                     proc.wait(timeout=30)
     finally:
         clusters.close()
+        shutil.rmtree(var, ignore_errors=True)
     load = os.getloadavg()[0]
     lines = [f"ops — morning peak on loopback: {len(plan['classes'])} teachers saving their class (35-row register "
              f"+ confirm) and {len(plan['dashboards'])} principals reloading the overview, 2 gunicorn processes × "
