@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -193,16 +194,16 @@ Selector = Callable[[Roster, dict[str, list[Record]]], list[Record]]
 def _authorise(request: HttpRequest, needs: frozenset[str]) -> tuple[AccessToken | None, JsonResponse | None]:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
-        return None, ims_error(401, "アクセストークンが必要です（Authorization: Bearer）。", "unauthorisedrequest")
+        return None, ims_error(401, _("アクセストークンが必要です（Authorization: Bearer）。"), "unauthorisedrequest")
     token = token_authenticate(header[7:].strip())
     if token is None:
-        return None, ims_error(401, "アクセストークンが無効か期限切れです。", "unauthorisedrequest")
+        return None, ims_error(401, _("アクセストークンが無効か期限切れです。"), "unauthorisedrequest")
     if rate_limit_hit(token.client):
-        response = ims_error(429, "リクエストが多すぎます。しばらく待ってから再試行してください。", "server_busy")
+        response = ims_error(429, _("リクエストが多すぎます。しばらく待ってから再試行してください。"), "server_busy")
         response["Retry-After"] = "60"
         return None, response
     if not needs & set(token.scopes):
-        return None, ims_error(403, "このトークンのスコープではこの情報を読めません。", "forbidden")
+        return None, ims_error(403, _("このトークンのスコープではこの情報を読めません。"), "forbidden")
     return token, None
 
 
@@ -282,13 +283,13 @@ def single(key: str, needs: frozenset[str], select: Selector) -> Callable[..., H
         view = _view_of(token.client)
         found = view.find(select, sourced_id)
         if found is None:
-            return ims_error(404, "見つかりません（このクライアントの対象の外のものも、このように答えます）。", "unknownobject")
+            return ims_error(404, _("見つかりません（このクライアントの対象の外のものも、このように答えます）。"), "unknownobject")
         obj = view.json(found)
         fields = [f for f in request.GET.get("fields", "").split(",") if f.strip()]
         if fields:
             unknown = [f for f in fields if f not in obj]
             if unknown:
-                return ims_error(400, f"fields の項目「{unknown[0]}」はありません。", "invalid_selection_field")
+                return ims_error(400, _("fields の項目「%(name)s」はありません。") % {"name": unknown[0]}, "invalid_selection_field")
             obj = {f: obj[f] for f in fields}
         _audit(token, request, [found])
         return JsonResponse({key: obj}, json_dumps_params={"ensure_ascii": False})
@@ -306,7 +307,7 @@ def relation(key: str, needs: frozenset[str], parent: Selector, children: Callab
         view = _view_of(token.client)
         owner = view.find(parent, sourced_id)
         if owner is None:
-            return ims_error(404, "見つかりません（このクライアントの対象の外のものも、このように答えます）。", "unknownobject")
+            return ims_error(404, _("見つかりません（このクライアントの対象の外のものも、このように答えます）。"), "unknownobject")
         return _respond_list(request, token, key, children(view.roster, view.roles_of, owner), view)
 
     return view
@@ -390,7 +391,7 @@ def token(request: HttpRequest) -> HttpResponse:
     """OAuth 2 client credentials (RFC 6749 §4.4): client_secret_basic or client_secret_post."""
     if request.POST.get("grant_type") != "client_credentials":
         return JsonResponse({"error": "unsupported_grant_type",
-                             "error_description": "grant_type は client_credentials にしてください。"}, status=400,
+                             "error_description": _("grant_type は client_credentials にしてください。")}, status=400,
                             json_dumps_params={"ensure_ascii": False})
     client_id, secret = _client_credentials(request)
     try:
