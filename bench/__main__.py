@@ -45,6 +45,9 @@ def main() -> None:
     from bench import bench_ops  # issue 9 (komu.ops: primary + standby, two app processes)
 
     print(*bench_ops.run(), sep="\n")
+    from bench import bench_trips  # issue 7 (komu.trips: the chaperone's phone page)
+
+    print(*bench_trips.run(), sep="\n")
 
 
 if __name__ == "__main__":
