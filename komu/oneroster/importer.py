@@ -328,6 +328,16 @@ class _Applier:
                 skipped += 1
         if skipped:
             self.report.notes.append(_("users.csv: 児童生徒・教職員以外（保護者など）の %(n)d 名は取り込みません。") % {"n": skipped})
+        if self.b.modes.get("users") == "bulk" and self.schools:
+            # A bulk file is the whole roster, but a pupil missing from it is not removed: leaving is recorded
+            # through 学籍の異動 with its date and reason. Say how many there are.
+            imported = {s.pk for s in self.students.values()}
+            missing = (Student.objects.filter(school__in=list(self.schools.values()), is_active=True)
+                       .exclude(pk__in=imported).count())
+            if missing:
+                self.report.notes.append(
+                    _("在籍中の児童生徒 %(n)d 名がファイルにありません。変更していません（退学・転学は学籍の異動の画面で"
+                      "記録してください）。") % {"n": missing})
 
     def student(self, row: Row, role_rows: list[Row], demo: Row | None) -> None:
         sid = row["sourcedId"]

@@ -334,3 +334,19 @@ def test_ragged_manifest_and_wrong_header_order(files: Files) -> None:
             row[3], row[4] = row[4], row[3]
     error = only_error(edit(files, "orgs.csv", swap))
     assert error.line == 1 and "4列目" in error.message
+
+
+def test_a_bulk_file_without_a_pupil_says_so_and_changes_nothing(roster_world: World, files: Files) -> None:
+    gone = roster_world.students["a2_first"]
+    def drop(table: list[list[str]]) -> None:
+        table[:] = [row for row in table if row[0] != str(gone.pk)]
+    without = edit(files, "users.csv", drop)
+    without = edit(without, "demographics.csv", drop)
+    without = edit(without, "roles.csv", lambda t: t.__setitem__(slice(None), [r for r in t if str(gone.pk) not in r]))
+    without = edit(without, "enrollments.csv",
+                   lambda t: t.__setitem__(slice(None), [r for r in t if str(gone.pk) not in r]))
+    report = roster_import(actor=None, files=without, dry_run=False)
+    assert report.ok, report.errors
+    assert any("1 名がファイルにありません" in note for note in report.notes)
+    gone.refresh_from_db()
+    assert gone.is_active
