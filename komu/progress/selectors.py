@@ -13,7 +13,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, F, Max, Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -361,12 +361,19 @@ def school_positions(unit: Unit, month: datetime.date, indicator_code: str) -> l
     out = []
     for label, q in ((_("教育委員会内"), Q(board_code=unit.board_code)),
                      (_("都道府県内"), Q(prefecture_code=unit.prefecture_code)), (_("全国"), Q())):
-        values = [compute(ind, v[0], v[1], 0, 0, v[2], school_level=True)
-                  for v in IndicatorValue.objects.filter(q, month=month, indicator=indicator_code)
-                  .values_list("numerator", "denominator", "value")]
-        measured = [v for v in values if v is not None]
-        better = sum(1 for v in measured if (v > own_value if ind.higher_is_better else v < own_value))
-        out.append(Position(label, better + 1, len(measured)))
+        qs = IndicatorValue.objects.filter(q, month=month, indicator=indicator_code)
+        # Counted in the database (no row leaves it): better = a larger (or smaller) numerator/denominator,
+        # compared without dividing, or a smaller median.
+        if ind.kind == indicators.MEDIAN:
+            measured = qs.filter(value__isnull=False)
+            better = (measured.filter(value__gt=own_value) if ind.higher_is_better
+                      else measured.filter(value__lt=own_value))
+        else:
+            # n/d > own_n/own_d  ⇔  n·own_d > own_n·d (denominators positive): exact in integers.
+            measured = qs.filter(denominator__gt=0)
+            compared = measured.alias(lhs=F("numerator") * own.denominator, rhs=F("denominator") * own.numerator)
+            better = compared.filter(lhs__gt=F("rhs")) if ind.higher_is_better else compared.filter(lhs__lt=F("rhs"))
+        out.append(Position(label, better.count() + 1, measured.count()))
     return out
 
 

@@ -166,3 +166,18 @@ def test_the_operator_registers_a_member_on_the_federation_page(data: World) -> 
     assert ok.status_code == 302
     assert "A市" in client.get(url).content.decode()
     assert _client(data, "board_officer_a").get(url).status_code == 404
+
+
+def test_positions_count_ties_and_lower_is_better(world: World) -> None:
+    from komu.progress import selectors
+
+    for school, (num, den, hours) in zip((world.school_a, world.school_a2, world.school_b),
+                                         ((1, 3, 5.0), (2, 6, 2.0), (3, 3, 9.0)), strict=True):
+        put_value(school, OCT, "comm_digital", num, den)
+        put_value(school, OCT, "notice_ack_hours", 10, 10, hours)
+    unit = selectors.Unit("school", world.school_a.code, "", prefecture_code="13", board_code=world.board_a.code)
+    ratio = {p.scope_label: (p.rank, p.of) for p in selectors.school_positions(unit, OCT, "comm_digital")}
+    assert ratio["教育委員会内"] == (1, 2)  # 1/3 ties with 2/6
+    assert ratio["全国"] == (2, 3)
+    median = {p.scope_label: (p.rank, p.of) for p in selectors.school_positions(unit, OCT, "notice_ack_hours")}
+    assert median["全国"] == (2, 3)  # 2 h is faster than 5 h
