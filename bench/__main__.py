@@ -48,6 +48,9 @@ def main() -> None:
     from bench import bench_trips  # issue 7 (komu.trips: the chaperone's phone page)
 
     print(*bench_trips.run(), sep="\n")
+    from bench import bench_progress  # issue 6 (komu.progress: national dashboard from precomputed rollups)
+
+    print(*bench_progress.run(), sep="\n")
 
 
 if __name__ == "__main__":

@@ -486,6 +486,13 @@ def federation_members() -> list[Any]:
 # --- checklist and home page ---------------------------------------------------------------------------------------
 
 
+def checklist_items_for_indicator(code: str) -> list[Any]:
+    """The checklist items an indicator prefills (shown on its definition page)."""
+    from komu.progress.models import ChecklistItem
+
+    return list(ChecklistItem.objects.filter(indicator=code).order_by("edition", "order"))
+
+
 def checklist_responses_for(*, actor: Actor, year: int) -> list[ChecklistResponse]:
     """The responses of the 年度 the viewer answers for or receives (a board: its schools' responses)."""
     from komu.access.scope import schools_for

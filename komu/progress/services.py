@@ -299,7 +299,8 @@ def response_locked(response: ChecklistResponse) -> bool:
     return False
 
 
-def _response_for(actor: Actor, response_id: int) -> ChecklistResponse:
+def checklist_response_get_for(*, actor: Actor, response_id: int) -> ChecklistResponse:
+    """One response within the actor's reach to answer (404 otherwise)."""
     require(actor, roles.CHECKLIST_ANSWER)
     qs = ChecklistResponse.objects.select_related("school", "school__board", "board")
     response = get_in_scope(qs, pk=response_id)
@@ -320,7 +321,7 @@ SEAL_DOCUMENTS = [
 def checklist_response_save(*, actor: Actor, response_id: int, levels: dict[int, int], uses_fax: bool,
                             fax_counterparties: list[str], requires_seal: bool,
                             seal_documents: list[str]) -> ChecklistResponse:
-    response = _response_for(actor, response_id)
+    response = checklist_response_get_for(actor=actor, response_id=response_id)
     if response_locked(response):
         raise ValidationFailed("この年度の回答は提出済みのため変更できません。")
     errors: dict[str, list[str]] = {}
@@ -366,7 +367,7 @@ def checklist_response_save(*, actor: Actor, response_id: int, levels: dict[int,
 def checklist_response_submit(*, actor: Actor, response_id: int) -> ChecklistResponse:
     """Submit (学校→教育委員会, 教育委員会→上位). The answers are locked from then on; a school's score enters the
     rollups as the indicator `checklist_score` of the 年度's April."""
-    response = _response_for(actor, response_id)
+    response = checklist_response_get_for(actor=actor, response_id=response_id)
     if response_locked(response):
         raise ValidationFailed("この年度の回答はすでに提出済みです。")
     with transaction.atomic():

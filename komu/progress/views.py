@@ -24,7 +24,7 @@ from komu.core import codes
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
 from komu.core.tabular import escape_formula
 from komu.progress import charts, indicators, selectors, services
-from komu.progress.models import ChecklistAnswer, ChecklistItem, ChecklistResponse
+from komu.progress.models import ChecklistAnswer, ChecklistResponse
 from komu.web.decorators import require_capability
 
 
@@ -184,7 +184,7 @@ def indicator_detail(request: HttpRequest, code: str) -> HttpResponse:
     ind = indicators.get(code)
     if ind is None:
         raise Http404
-    items = ChecklistItem.objects.filter(indicator=code).order_by("edition", "order")
+    items = selectors.checklist_items_for_indicator(code)
     return render(request, "progress/indicator.html", {"ind": ind, "items": items})
 
 
@@ -231,7 +231,7 @@ def checklist(request: HttpRequest) -> HttpResponse:
 def _response_or_404(request: HttpRequest, response_id: int) -> ChecklistResponse:
     actor = get_actor(request.user)
     try:
-        return services._response_for(actor, response_id)
+        return services.checklist_response_get_for(actor=actor, response_id=response_id)
     except (NotFoundOrNoAccess, PermissionDeniedError):
         raise Http404 from None
 
