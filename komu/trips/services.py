@@ -143,7 +143,10 @@ def trip_health_release_set(*, actor: Actor, trip_id: object, student_id: object
     participant = scope.get_in_scope(TripParticipant.objects.filter(trip=trip), student_id=student_id)
     with transaction.atomic():
         existing = TripHealthRelease.objects.filter(trip=trip, student_id=participant.student_id).first()
-        if note is None or not note.strip():
+        if note is not None and not note.strip():
+            message = _("公開する内容を入力してください（例: 卵アレルギー・エピペン携帯）。公開しないときは「公開をやめる」を押してください。")
+            raise ValidationFailed(message, errors={"note": [message]})
+        if note is None:
             if existing is None:
                 return
             existing.delete()

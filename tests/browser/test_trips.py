@@ -116,6 +116,17 @@ def test_trip_contacts_revocation_and_a_traceable_printed_list(browser: Any, kom
         subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", "1", "-l", "1", str(pdf),
                         str(SHOTS / "03_printed_contact_list")], check=True)
 
+    with _person(browser, server, "demo-nurse") as nurse:
+        # The school nurse releases one pupil's note for this trip (edited for the chaperones).
+        nurse.goto(f"{server.base_url}/trips/{trip_id}/health/")
+        first = nurse.locator("tbody tr").first
+        first.get_by_label("引率者に公開する内容").fill("卵アレルギー（エピペン携帯・担任が保管）")
+        first.get_by_role("button", name="公開する").click()
+        expect(nurse.get_by_text("公開内容を保存しました。")).to_be_visible()
+        expect(nurse.get_by_text(re.compile(r"公開中 1名"))).to_be_visible()
+        _shot(nurse, "03b_nurse_release")
+        assert axe_violations(nurse) == []
+
     with _person(browser, server, "demo-teacher", phone=True) as phone:
         phone.goto(f"{server.base_url}/trips/")
         phone.get_by_role("listitem").filter(has_text="修学旅行（日光）").get_by_role(
@@ -125,7 +136,9 @@ def test_trip_contacts_revocation_and_a_traceable_printed_list(browser: Any, kom
         expect(phone.get_by_text(re.compile(rf"{participants}名・表示は"))).to_be_visible()
         assert phone.locator("a[href^='tel:']").count() >= participants
         assert phone.locator("script").count() == 0
+        expect(phone.get_by_text("卵アレルギー（エピペン携帯・担任が保管）", exact=False)).to_be_visible()
         _shot(phone, "04_phone_contacts")
+        assert axe_violations(phone) == []
         # Next week's outing is not open yet: refused on the server.
         refused = phone.goto(f"{server.base_url}/trips/{later_id}/contacts/")
         assert refused is not None and refused.status == 403

@@ -116,6 +116,8 @@ def test_nurse_releases_a_health_note_that_the_chaperone_sees(world: World) -> N
     services.trip_health_release_set(actor=nurse, trip_id=trip.pk, student_id=pupil.pk, note="卵アレルギー（エピペン携帯）")
     sheet = selectors.chaperone_sheet(actor=get_actor(world.user("teacher_a")), trip_id=trip.pk)
     assert [line.health for line in sheet.lines] == ["", "卵アレルギー（エピペン携帯）"]
+    with pytest.raises(ValidationFailed):
+        services.trip_health_release_set(actor=nurse, trip_id=trip.pk, student_id=pupil.pk, note="  ")
     services.trip_health_release_set(actor=nurse, trip_id=trip.pk, student_id=pupil.pk, note=None)
     sheet = selectors.chaperone_sheet(actor=get_actor(world.user("teacher_a")), trip_id=trip.pk)
     assert all(line.health == "" for line in sheet.lines)
