@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from django.core.cache import cache
-from django.db import connection, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Case, QuerySet, Value, When
 from django.utils import timezone
 
@@ -68,6 +68,8 @@ MAX_STORED_WARNINGS: Final = 1000  # all are counted; the first ones are listed
 LAYOUTS: Final[tuple[Layout, ...]] = ("auto", "komu", "applic")
 _PROGRESS_SECONDS: Final = 6 * 3600
 _STALLED_SECONDS: Final = 60  # waiting longer than this for the task worker is worth telling the officer
+# A running import publishes its progress at least every few seconds; this long without it, its process is gone.
+_INTERRUPTED_SECONDS: Final = 300
 
 
 class ImportFailed(KomuError):
@@ -81,6 +83,9 @@ class Progress:
     total: int
     # Applying was asked for over a minute ago and no worker has picked it up.
     stalled: bool = False
+    # The process running it stopped (killed, server restarted): no progress for _INTERRUPTED_SECONDS. Its
+    # transaction was rolled back, so nothing was written; gakureibo_import_recover lets the officer go on.
+    interrupted: bool = False
 
     @property
     def finished(self) -> bool:
@@ -173,7 +178,7 @@ _DB_PROGRESS_EVERY_SECONDS: Final = 2.0
 def _progress_publish(imp: GakureiboImport, *, to_database: bool, force: bool = True) -> None:
     cache.set(
         _progress_key(imp.pk),
-        {"status": imp.status, "done": imp.progress_done, "total": imp.progress_total},
+        {"status": imp.status, "done": imp.progress_done, "total": imp.progress_total, "at": time.time()},
         _PROGRESS_SECONDS,
     )
     now = time.monotonic()
@@ -199,12 +204,44 @@ def gakureibo_import_progress(*, imp: GakureiboImport) -> Progress:
         return Progress(GakureiboImport.Status.APPLYING, 0, progress.total, stalled=waited > _STALLED_SECONDS)
     if progress.finished:
         return progress
-    if isinstance(cached, dict) and cached.get("status") in (
-        GakureiboImport.Status.VALIDATING,
-        GakureiboImport.Status.APPLYING,
-    ):
+    running = (GakureiboImport.Status.VALIDATING, GakureiboImport.Status.APPLYING)
+    beat = float(cached.get("at", 0.0)) if isinstance(cached, dict) else 0.0
+    if progress.status in running and time.time() - beat > _INTERRUPTED_SECONDS:
+        return Progress(progress.status, progress.done, progress.total, interrupted=True)
+    if isinstance(cached, dict) and cached.get("status") in running:
         return Progress(str(cached["status"]), int(cached["done"]), int(cached["total"]))
     return progress
+
+
+@transaction.atomic
+def gakureibo_import_recover(*, actor: Actor, import_id: Any) -> GakureiboImport:
+    """Release an import whose process stopped mid-way (a server restart, a killed worker). Its transaction was
+    rolled back, so no entry was written: an interrupted apply returns to 検証済み and can be applied again; an
+    interrupted dry run is marked failed (upload the file again). Refused while the import is still running."""
+    imp = gakureibo_import_get_for(actor=actor, import_id=import_id)
+    _require_board(actor, imp.board)
+    if not gakureibo_import_progress(imp=imp).interrupted:
+        raise ValidationFailed("この取込は中断していません。処理が終わるまでお待ちください。")
+    try:
+        # A live apply holds this row's lock for its whole transaction (PostgreSQL); SQLite has one writer.
+        imp = GakureiboImport.objects.select_for_update(nowait=True).get(pk=imp.pk)
+    except DatabaseError as exc:
+        raise ValidationFailed("この取込はまだ処理中です。しばらく待ってから確認してください。") from exc
+    before = imp.status
+    if imp.status == GakureiboImport.Status.APPLYING and imp.content:
+        imp.status = GakureiboImport.Status.VALIDATED
+    else:
+        imp.status = GakureiboImport.Status.FAILED
+        imp.content = ""
+        imp.finished_at = timezone.now()
+    imp.progress_done = 0
+    imp.save()
+    cache.delete(_progress_key(imp.pk))
+    audit_record(
+        actor=actor.user, action="rosters.gakureibo_import.recovered", obj=imp,
+        detail={"from": before, "to": imp.status}, scope=Scope(board_id=imp.board_id),
+    )
+    return imp
 
 
 # --- create ---------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import uuid
 import zipfile
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import openpyxl
 import pytest
 from django.core.cache import cache
+from django.urls import reverse
 
 from komu.access.scope import Actor, forget_actor, get_actor
 from komu.audit.models import AuditEvent
@@ -422,7 +424,7 @@ def test_another_boards_officer_cannot_apply(world: World) -> None:
 def test_progress_is_read_from_the_cache_while_applying_and_from_the_database_after(world: World) -> None:
     imp = validated(world, csv_bytes([row()]))
     GakureiboImport.objects.filter(pk=imp.pk).update(status=GakureiboImport.Status.APPLYING)
-    cache.set(imports._progress_key(imp.pk), {"status": "applying", "done": 7, "total": 10})
+    cache.set(imports._progress_key(imp.pk), {"status": "applying", "done": 7, "total": 10, "at": time.time()})
     progress = gakureibo_import_progress(imp=imp)
     assert (progress.done, progress.total, progress.percent, progress.finished) == (7, 10, 70, False)
     GakureiboImport.objects.filter(pk=imp.pk).update(status=GakureiboImport.Status.VALIDATED)
@@ -787,3 +789,32 @@ def test_validating_twice_checks_the_file_once(world: World) -> None:
     again = gakureibo_import_validate(import_id=imp.pk)
     assert again.status == GakureiboImport.Status.VALIDATED
     assert AuditEvent.objects.filter(action="rosters.gakureibo_import.validated").count() == 1
+
+
+def test_an_apply_whose_process_died_is_released_and_can_be_applied_again(world: World, signed_in: Any) -> None:
+    imp = validated(world, csv_bytes([row()]))
+    # What a killed worker leaves: the status it committed before its transaction, and no entries.
+    GakureiboImport.objects.filter(pk=imp.pk).update(status=GakureiboImport.Status.APPLYING)
+    cache.set(imports._progress_key(imp.pk), {"status": "applying", "done": 0, "total": 1, "at": time.time()})
+    # Still beating: not interrupted, and the officer cannot release it.
+    assert not imports.gakureibo_import_progress(imp=imp).interrupted
+    with pytest.raises(ValidationFailed):
+        imports.gakureibo_import_recover(actor=officer(world), import_id=imp.pk)
+    cache.set(imports._progress_key(imp.pk), {"status": "applying", "done": 0, "total": 1,
+                                             "at": time.time() - imports._INTERRUPTED_SECONDS - 1})
+    assert imports.gakureibo_import_progress(imp=imp).interrupted
+    client = signed_in("board_officer_a")
+    page = client.get(reverse("rosters:import_detail", kwargs={"import_id": imp.pk})).content.decode()
+    assert "中断した処理を終了する" in page
+    # Another board's officer cannot see or release it.
+    other = signed_in("board_officer_b")
+    assert other.post(reverse("rosters:import_recover", kwargs={"import_id": imp.pk})).status_code == 404
+    client = signed_in("board_officer_a")
+    response = client.post(reverse("rosters:import_recover", kwargs={"import_id": imp.pk}))
+    assert response.status_code == 302
+    imp.refresh_from_db()
+    assert imp.status == GakureiboImport.Status.VALIDATED
+    assert AuditEvent.objects.filter(action="rosters.gakureibo_import.recovered").count() == 1
+    assert not GakureiboEntry.objects.exists()
+    gakureibo_import_apply(actor=officer(world), import_id=imp.pk)
+    assert GakureiboEntry.objects.count() == 1

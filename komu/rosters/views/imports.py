@@ -364,6 +364,24 @@ def import_discard(request: HttpRequest, import_id: Any) -> HttpResponse:
     return redirect(_list_url(imp.board_id))
 
 
+@login_required
+@require_capability(roles.GAKUREIBO_MANAGE)
+@require_POST
+def import_recover(request: HttpRequest, import_id: Any) -> HttpResponse:
+    try:
+        imp = services.gakureibo_import_recover(actor=_actor(request), import_id=import_id)
+    except NotFoundOrNoAccess:
+        raise Http404 from None
+    except ValidationFailed as exc:
+        messages.error(request, str(exc))
+        return redirect("rosters:import_detail", import_id=import_id)
+    if imp.status == GakureiboImport.Status.VALIDATED:
+        messages.success(request, _("中断した取り込みを元に戻しました。何も反映されていません。もう一度「取り込む」を押してください。"))
+    else:
+        messages.warning(request, _("中断した検証を終了しました。ファイルをもう一度アップロードしてください。"))
+    return redirect("rosters:import_detail", import_id=imp.pk)
+
+
 urlpatterns: list[URLPattern] = [
     path("gakureibo/imports/", import_list, name="import_list"),
     path("gakureibo/imports/new/", import_upload, name="import_upload"),
@@ -372,4 +390,5 @@ urlpatterns: list[URLPattern] = [
     path("gakureibo/imports/<uuid:import_id>/progress/", import_progress, name="import_progress"),
     path("gakureibo/imports/<uuid:import_id>/apply/", import_apply, name="import_apply"),
     path("gakureibo/imports/<uuid:import_id>/discard/", import_discard, name="import_discard"),
+    path("gakureibo/imports/<uuid:import_id>/recover/", import_recover, name="import_recover"),
 ]
