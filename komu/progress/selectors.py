@@ -288,10 +288,16 @@ class RankRow:
     unit: Unit
     figure: Figure
     own: bool
+    linked: bool = True  # the viewer may open this unit's page
 
 
-def children(*, actor: Actor, unit: Unit, month: datetime.date, indicator_code: str,
-             own_key: str = "") -> list[RankRow]:
+def own_keys(actor: Actor) -> set[str]:
+    """The viewer's own board and school codes and prefecture: highlighted in rankings."""
+    prefs = {p for _r, p, _b, _s in _grants(actor) if p}
+    return _own_board_codes(actor) | _own_school_codes(actor) | prefs
+
+
+def children(*, actor: Actor, unit: Unit, month: datetime.date, indicator_code: str) -> list[RankRow]:
     """The units one level down, ranked best first (by the indicator's better direction); nothing below a board
     for analysts (aggregates only)."""
     ind = indicators.INDICATORS[indicator_code]
@@ -315,7 +321,17 @@ def children(*, actor: Actor, unit: Unit, month: datetime.date, indicator_code: 
                               board_code=v.board_code),
                          Figure(ind, v.numerator, v.denominator,
                                 compute(ind, v.numerator, v.denominator, 0, 0, v.value, school_level=True), True)))
-    return _ranked(rows, ind, own_key)
+    ranked = _ranked(rows, ind, own_keys(actor))
+    if unit.level == PREFECTURE:
+        roles_held = {r for r, *_ in _grants(actor)}
+        open_all = Role.NATIONAL_ANALYST in roles_held or any(
+            r == Role.PREFECTURAL_ANALYST and p == unit.key for r, p, _b, _s in _grants(actor))
+        if not open_all:
+            mine = _own_board_codes(actor) | set(
+                IndicatorValue.objects.filter(school_code__in=_own_school_codes(actor))
+                .values_list("board_code", flat=True).distinct())
+            ranked = [RankRow(r.rank, r.unit, r.figure, r.own, r.unit.key in mine) for r in ranked]
+    return ranked
 
 
 def _fig(ind: Indicator, r: Rollup) -> Figure:
@@ -324,7 +340,7 @@ def _fig(ind: Indicator, r: Rollup) -> Figure:
                   True, r.schools)
 
 
-def _ranked(rows: list[tuple[Unit, Figure]], ind: Indicator, own_key: str) -> list[RankRow]:
+def _ranked(rows: list[tuple[Unit, Figure]], ind: Indicator, own: set[str]) -> list[RankRow]:
     with_value = [r for r in rows if r[1].value is not None]
     without = [r for r in rows if r[1].value is None]
     with_value.sort(key=lambda r: (-(r[1].value or 0) if ind.higher_is_better else (r[1].value or 0),
@@ -335,8 +351,8 @@ def _ranked(rows: list[tuple[Unit, Figure]], ind: Indicator, own_key: str) -> li
     for i, (u, f) in enumerate(with_value, start=1):
         if f.value != previous:
             rank, previous = i, f.value
-        out.append(RankRow(rank, u, f, u.key == own_key))
-    out.extend(RankRow(None, u, f, u.key == own_key) for u, f in sorted(without, key=lambda r: r[0].key))
+        out.append(RankRow(rank, u, f, u.key in own))
+    out.extend(RankRow(None, u, f, u.key in own) for u, f in sorted(without, key=lambda r: r[0].key))
     return out
 
 

@@ -100,8 +100,7 @@ def _unit_page(request: HttpRequest, unit: selectors.Unit) -> HttpResponse:
     fy = services.fiscal_year_now()
     years = [fy - 2, fy - 1, fy]
     year_rows = [(u, selectors.year_figures(u, code, years)) for u in comparison]
-    ranking = selectors.children(actor=actor, unit=unit, month=month, indicator_code=code,
-                                 own_key=request.GET.get("own", ""))
+    ranking = selectors.children(actor=actor, unit=unit, month=month, indicator_code=code)
     ranking_chart = None
     if ranking:
         ranking_chart = charts.bar_chart(

@@ -181,3 +181,13 @@ def test_positions_count_ties_and_lower_is_better(world: World) -> None:
     assert ratio["全国"] == (2, 3)
     median = {p.scope_label: (p.rank, p.of) for p in selectors.school_positions(unit, OCT, "notice_ack_hours")}
     assert median["全国"] == (2, 3)  # 2 h is faster than 5 h
+
+
+def test_a_board_officer_finds_its_board_highlighted_in_the_prefecture_ranking(data: World) -> None:
+    page = _client(data, "board_officer_a").get(
+        reverse("progress:unit", args=["prefecture", "13"]) + "?month=2026-10").content.decode()
+    ranking = page.split('id="rank-title"')[1]
+    own_row = ranking.split('<tr class="progress-own">')[1].split("</tr>")[0]
+    assert "みどり市教育委員会" in own_row
+    assert 'href="/progress/units/board/139002/' not in ranking  # another board's page is not linked
+    assert "あおば町教育委員会" in ranking
