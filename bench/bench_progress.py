@@ -20,6 +20,7 @@ import io
 import os
 import random
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -30,6 +31,12 @@ from django.utils import timezone
 def _p95(times: list[float]) -> float:
     ordered = sorted(times)
     return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
+def _note(out: list[str], text: str) -> None:
+    """Keep the line for the report and show it at once (a national-scale run takes minutes)."""
+    out.append(text)
+    print(f"  … {text}", file=sys.stderr, flush=True)
 
 
 def _ms(seconds: float) -> str:
@@ -146,7 +153,7 @@ def run() -> list[str]:
     if on_pg:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE progress_indicatorvalue")
-    out.append(f"load (executemany): {rows / load:,.0f} rows/s ({load:.1f} s)")
+    _note(out, f"load (executemany): {rows / load:,.0f} rows/s ({load:.1f} s)")
 
     start = time.perf_counter()
     with transaction.atomic():
@@ -156,13 +163,13 @@ def run() -> list[str]:
     with transaction.atomic():
         written = services.rollups_refresh(months=[months[-1]])
     one = time.perf_counter() - start
-    out.append(f"rollup refresh of one month (incremental, {written:,} rollup rows): {_ms(one)}  |  baseline "
+    _note(out, f"rollup refresh of one month (incremental, {written:,} rollup rows): {_ms(one)}  |  baseline "
                f"recomputing all {len(months)} months: {_ms(full)}")
     assert Rollup.objects.filter(level="nation", month=months[-1]).count() == len(codes)
 
     month = months[-1]
     ym = f"{month:%Y-%m}"
-    pages = [
+    pages: list[tuple[str, str, str, list[Any]]] = [
         ("national dashboard", f"/progress/?month={ym}&indicator=comm_digital",
          "SELECT prefecture_code, indicator, SUM(numerator), SUM(denominator), COUNT(*) FROM progress_indicatorvalue "
          "WHERE month = %s GROUP BY prefecture_code, indicator", [month]),
@@ -183,7 +190,7 @@ def run() -> list[str]:
             times = _timed_get(client, url, requests)
             base = _raw_aggregate(sql, params, max(3, requests // 4))
             verdict = "ok" if _p95(times) <= 0.3 else "OVER 300 ms"
-            out.append(f"{name}: p95 {_ms(_p95(times))} (median {_ms(statistics.median(times))}, {verdict})  |  "
+            _note(out, f"{name}: p95 {_ms(_p95(times))} (median {_ms(statistics.median(times))}, {verdict})  |  "
                        f"baseline raw GROUP BY over the month's school rows: p95 {_ms(_p95(base))}")
     start = time.perf_counter()
     school_rows = IndicatorValue.objects.filter(month=month).count()
@@ -192,6 +199,6 @@ def run() -> list[str]:
         response = client.get(f"/progress/open/school-{ym}.csv")
         buffer.write(response.content)
     school_csv = time.perf_counter() - start
-    out.append(f"open-data CSV, school level ({school_rows:,} rows, {buffer.tell() / 1e6:,.1f} MB): "
+    _note(out, f"open-data CSV, school level ({school_rows:,} rows, {buffer.tell() / 1e6:,.1f} MB): "
                f"{school_csv:.1f} s — a download, not a page; not within 300 ms")
     return out
