@@ -425,9 +425,9 @@ def _suppressed(ind: Indicator, num: int, den: int, value: float | None, *, scho
     figure about pupils also hides its counts when the numerator or the rest is under 10 (it could point at
     a few pupils of a small class) and shows the ratio rounded to 10 %."""
     if ind.kind == indicators.COUNT:
-        if num < SUPPRESS_BELOW and school_level:
+        if num < SUPPRESS_BELOW:
             return None, None, None, "秘匿（10未満）"
-        return num, den, value, ""
+        return num, den, None if value is None else round(value, 2), ""
     if den < SUPPRESS_BELOW:
         return None, None, None, "秘匿（10未満）"
     if ind.kind == indicators.MEDIAN and num < SUPPRESS_BELOW:
