@@ -39,6 +39,12 @@ def _items(request: HttpRequest) -> list[tuple[str, str]]:
         items.append((_("転学"), reverse("rosters:transfer_list")))
     if actor.has(roles.STUDENTS_EXPORT) and not actor.is_guardian:
         items.append((_("名簿の出力"), reverse("rosters:export_index")))
+    if actor.has(roles.ONEROSTER_EXPORT):
+        items.append((_("OneRoster 出力"), reverse("oneroster:export")))
+    if actor.has(roles.ONEROSTER_IMPORT):
+        items.append((_("OneRoster 取込"), reverse("oneroster:import")))
+    if actor.has(roles.ONEROSTER_CLIENTS):
+        items.append((_("OneRoster 接続先"), reverse("oneroster:clients")))
     if actor.has(roles.ATTENDANCE_REPORT):
         items.append((_("欠席・遅刻・早退の連絡"), reverse("attendance:guardian_report")))
     if actor.has(roles.ATTENDANCE_VIEW):
