@@ -39,6 +39,12 @@ def _items(request: HttpRequest) -> list[tuple[str, str]]:
         items.append((_("転学"), reverse("rosters:transfer_list")))
     if actor.has(roles.STUDENTS_EXPORT) and not actor.is_guardian:
         items.append((_("名簿の出力"), reverse("rosters:export_index")))
+    if actor.has(roles.STUDENTS_EXPORT) and not actor.is_guardian:
+        items.append((_("名簿の印刷"), reverse("disclosures:print_index")))
+    if actor.has(roles.DISCLOSURES_MANAGE):
+        items.append((_("印刷物の管理"), reverse("disclosures:register")))
+    if actor.has(roles.TRIPS_ACCOMPANY) or actor.has(roles.TRIPS_MANAGE):
+        items.append((_("校外活動"), reverse("trips:list")))
     if actor.has(roles.ONEROSTER_EXPORT):
         items.append((_("OneRoster 出力"), reverse("oneroster:export")))
     if actor.has(roles.ONEROSTER_IMPORT):

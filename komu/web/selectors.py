@@ -51,6 +51,8 @@ _TASK_PROVIDERS = (
     "komu.students.selectors",
     "komu.notices.selectors",
     "komu.surveys.selectors",
+    "komu.trips.selectors",
+    "komu.disclosures.selectors",
 )
 
 
