@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models import Q
@@ -25,6 +24,7 @@ from komu.audit.models import AuditEvent
 from komu.audit.services import Scope, audit_record
 from komu.core.errors import NotFoundOrNoAccess, ValidationFailed
 from komu.directory.models import Board, HomeroomClass, School, StaffAssignment
+from komu.disclosures.models import Disclosure
 from komu.privacy.models import AffectedPerson, Incident
 from komu.students.models import ClassMembership, EmergencyContact, GuardianLink, Student
 
@@ -156,22 +156,15 @@ def incident_create(*, actor: Actor, data: IncidentInput, persons: Mapping[Any, 
 
 # --- Where the affected persons come from -------------------------------------------------------------------------
 
-def disclosure_log_available() -> bool:
-    return apps.is_installed("komu.disclosures")
-
-
-def persons_from_disclosure(actor: Actor, serial: str) -> tuple[Any, dict[str, list[str]]]:
+def persons_from_disclosure(actor: Actor, serial: str) -> tuple[Disclosure, dict[str, list[str]]]:
     """The document printed under `serial` and its persons with the fields it showed, from the disclosure log."""
     require(actor, roles.PRIVACY_INCIDENTS)
     serial = serial.strip().upper()
     if not serial:
         raise ValidationFailed("通し番号を入力してください。", errors={"serial": ["通し番号を入力してください。"]})
-    if not disclosure_log_available():
-        raise ValidationFailed("開示記録（印刷・出力の記録）が有効になっていません。")
-    disclosure_model: Any = apps.get_model("disclosures", "Disclosure")
     schools = schools_for(actor, roles.PRIVACY_INCIDENTS)
     own = [g.board_id for g in actor.grants_with(roles.PRIVACY_INCIDENTS) if g.board_id is not None]
-    in_scope = disclosure_model.objects.filter(
+    in_scope = Disclosure.objects.filter(
         Q(school__in=schools) | Q(school__isnull=True, actor__assignments__board_id__in=own)
     ).distinct()
     try:

@@ -4,13 +4,13 @@ import datetime
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.utils import timezone
 
 from komu.access.scope import get_actor
 from komu.audit.models import AuditEvent
 from komu.audit.services import audit_record
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.disclosures.services import disclosure_record
 from komu.privacy import selectors, services
 from komu.privacy.models import AffectedPerson, Incident
 from komu.testing.world import World
@@ -145,10 +145,7 @@ def test_affected_persons_by_name_is_audited(world: World) -> None:
     assert AuditEvent.objects.filter(action="privacy.incident.persons_viewed", object_id=str(incident.pk)).exists()
 
 
-@pytest.mark.skipif(not apps.is_installed("komu.disclosures"), reason="the disclosure log app is not installed")
 def test_incident_from_a_lost_serial_lists_exactly_its_persons_and_fields(world: World) -> None:
-    from komu.disclosures.services import disclosure_record
-
     actor = _actor(world, "principal_a")
     pupils = [world.students["a1_first"].pk, world.students["a1_second"].pk]
     disclosure = disclosure_record(actor=actor, document="学級名簿", school=world.school_a, person_ids=pupils,
