@@ -181,8 +181,13 @@ def persons_from_disclosure(actor: Actor, serial: str) -> tuple[Disclosure, dict
 def incident_create_from_lost_document(*, actor: Actor, serial: str, found_at: datetime.datetime | None = None,
                                        summary: str = "") -> Incident:
     """A printed document reported lost: the incident's persons and data items are exactly those the disclosure
-    log recorded under its serial."""
+    log recorded under its serial. A serial already reported answers its existing incident."""
     disclosure, persons = persons_from_disclosure(actor, serial)
+    # Reported lost twice (two people, or a retry): the one incident of that serial, not a second.
+    existing = incident_queryset(actor).filter(source=Incident.Source.DISCLOSURE,
+                                               source_detail__serial=disclosure.serial).first()
+    if existing is not None:
+        return existing
     school_id = disclosure.school_id
     board_id = None if school_id is not None else _board_of_user(disclosure.actor_id)
     data = IncidentInput(

@@ -156,6 +156,8 @@ def test_incident_from_a_lost_serial_lists_exactly_its_persons_and_fields(world:
     assert incident.person_count == 2 and incident.data_items == ["family_name", "given_name", "phone"]
     assert set(AffectedPerson.objects.filter(incident=incident).values_list("student_id", flat=True)) == set(pupils)
     assert disclosure.serial in incident.title
+    assert services.incident_create_from_lost_document(actor=actor, serial=disclosure.serial) == incident
+    assert Incident.objects.count() == 1
     with pytest.raises(ValidationFailed):
         services.incident_create_from_lost_document(actor=actor, serial="NOPE-0000")
     with pytest.raises(ValidationFailed):
