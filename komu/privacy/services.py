@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.sessions.models import Session
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from komu.access import roles
@@ -36,7 +36,7 @@ def _scope_of(incident: Incident) -> Scope:
     return Scope(school_id=incident.school_id, board_id=incident.board_id)
 
 
-def incident_queryset(actor: Actor) -> Any:
+def incident_queryset(actor: Actor) -> QuerySet[Incident]:
     """Incidents the actor reaches: those of their schools, and a board officer's board-level incidents."""
     schools = schools_for(actor, roles.PRIVACY_INCIDENTS)
     board_ids = [g.board_id for g in actor.grants_with(roles.PRIVACY_INCIDENTS) if g.board_id is not None]
@@ -184,7 +184,7 @@ def incident_create_from_lost_document(*, actor: Actor, serial: str, found_at: d
     log recorded under its serial. A serial already reported answers its existing incident."""
     disclosure, persons = persons_from_disclosure(actor, serial)
     # Reported lost twice (two people, or a retry): the one incident of that serial, not a second.
-    existing = incident_queryset(actor).filter(source=Incident.Source.DISCLOSURE,
+    existing: Incident | None = incident_queryset(actor).filter(source=Incident.Source.DISCLOSURE,
                                                source_detail__serial=disclosure.serial).first()
     if existing is not None:
         return existing
