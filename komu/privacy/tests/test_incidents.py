@@ -162,3 +162,11 @@ def test_incident_from_a_lost_serial_lists_exactly_its_persons_and_fields(world:
         services.incident_create_from_lost_document(actor=actor, serial="NOPE-0000")
     with pytest.raises(ValidationFailed):
         services.incident_create_from_lost_document(actor=_actor(world, "principal_b"), serial=disclosure.serial)
+
+
+def test_home_tasks_show_near_deadlines_to_the_school_only(world: World) -> None:
+    _create(world, found_at=timezone.now() - datetime.timedelta(days=3))
+    tasks = selectors.home_tasks(actor=_actor(world, "principal_a"))
+    assert len(tasks) == 1 and tasks[0].urgent and "速報" in tasks[0].detail
+    assert selectors.home_tasks(actor=_actor(world, "principal_b")) == []
+    assert selectors.home_tasks(actor=_actor(world, "teacher_a")) == []

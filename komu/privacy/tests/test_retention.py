@@ -188,3 +188,12 @@ def test_disabled_rule_is_skipped(world: World) -> None:
     _left(world, "a1_second", datetime.date(2020, 3, 25))
     retention.retention_run(today=TODAY)
     assert EmergencyContact.objects.count() == 1
+
+
+def test_the_scheduled_task_runs_the_schedule(world: World) -> None:
+    from komu.privacy import tasks
+
+    _left(world, "a1_second", datetime.date(2020, 3, 25))
+    assert tasks.run_retention.call(dry_run=True) == 1 and EmergencyContact.objects.count() == 1
+    assert tasks.run_retention.call() == 1 and EmergencyContact.objects.count() == 0
+    assert RetentionRun.objects.count() == 1
