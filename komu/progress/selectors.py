@@ -472,6 +472,13 @@ def open_rows(*, level: str, month: datetime.date) -> list[OpenRow]:
     return out
 
 
+def open_data_version(month: datetime.date) -> int:
+    """Changes whenever the month's rollups are refreshed (they are rewritten with new ids): the key under which a
+    generated open-data file may be reused."""
+    found: int | None = Rollup.objects.filter(level=NATION, month=month).aggregate(v=Max("pk"))["v"]
+    return found or 0
+
+
 OPEN_COLUMNS = [
     ("level", "集計単位（school=学校, board=教育委員会, prefecture=都道府県, nation=全国）"),
     ("code", "学校コード（13桁）／教育委員会コード（6桁）／都道府県コード（2桁）／JP"),

@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import json
 from dataclasses import asdict
 from typing import Any
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -328,23 +330,15 @@ def open_data(request: HttpRequest) -> HttpResponse:
     return render(request, "progress/open.html", context)
 
 
-def _open_rows(level: str, month_raw: str) -> tuple[datetime.date, list[selectors.OpenRow]]:
-    month = _parse_month(month_raw, None)
-    if level not in OPEN_LEVELS or month is None:
-        raise Http404
-    return month, selectors.open_rows(level=level, month=month)
+OPEN_FILE_SECONDS = 24 * 3600
 
 
-@require_GET
-def open_file(request: HttpRequest, level: str, month: str, fmt: str) -> HttpResponse:
-    parsed, rows = _open_rows(level, month)
-    name = f"komu-progress-{level}-{parsed:%Y-%m}"
+def _open_file_bytes(level: str, parsed: datetime.date, fmt: str, dictionary_url: str) -> bytes:
+    rows = selectors.open_rows(level=level, month=parsed)
     if fmt == "json":
-        return JsonResponse({"licence": selectors.LICENCE, "licence_url": selectors.LICENCE_URL,
-                             "dictionary": request.build_absolute_uri(reverse("progress:open_dictionary")),
-                             "rows": [asdict(r) for r in rows]}, json_dumps_params={"ensure_ascii": False})
-    if fmt != "csv":
-        raise Http404
+        return json.dumps({"licence": selectors.LICENCE, "licence_url": selectors.LICENCE_URL,
+                           "dictionary": dictionary_url, "rows": [asdict(r) for r in rows]},
+                          ensure_ascii=False).encode("utf-8")
     buffer = io.StringIO()
     # UTF-8 with BOM: Excel on Japanese Windows opens it without garbling (domain.md §7.1); formulas escaped.
     buffer.write("\ufeff")
@@ -354,8 +348,25 @@ def open_file(request: HttpRequest, level: str, month: str, fmt: str) -> HttpRes
         writer.writerow([escape_formula(str(x)) if isinstance(x, str) else ("" if x is None else x)
                          for x in (r.level, r.code, r.name, r.prefecture_code, r.board_code, r.month,
                                    r.indicator, r.numerator, r.denominator, r.value, r.schools, r.note)])
-    response = HttpResponse(buffer.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return buffer.getvalue().encode("utf-8")
+
+
+@require_GET
+def open_file(request: HttpRequest, level: str, month: str, fmt: str) -> HttpResponse:
+    """A published file. Generated once per refresh of the month's rollups and then served from the cache: the
+    key holds the data's version, so a refresh is never hidden by an old copy."""
+    parsed = _parse_month(month, None)
+    if level not in OPEN_LEVELS or parsed is None or fmt not in ("csv", "json"):
+        raise Http404
+    key = f"progress:open:{level}:{parsed:%Y-%m}:{fmt}:{selectors.open_data_version(parsed)}"
+    body = cache.get(key)
+    if body is None:
+        body = _open_file_bytes(level, parsed, fmt, request.build_absolute_uri(reverse("progress:open_dictionary")))
+        cache.set(key, body, OPEN_FILE_SECONDS)
+    content_type = "application/json" if fmt == "json" else "text/csv; charset=utf-8"
+    response = HttpResponse(body, content_type=content_type)
+    if fmt == "csv":
+        response["Content-Disposition"] = f'attachment; filename="komu-progress-{level}-{parsed:%Y-%m}.csv"'
     return response
 
 

@@ -191,3 +191,15 @@ def test_a_board_officer_finds_its_board_highlighted_in_the_prefecture_ranking(d
     assert "みどり市教育委員会" in own_row
     assert 'href="/progress/units/board/139002/' not in ranking  # another board's page is not linked
     assert "あおば町教育委員会" in ranking
+
+
+def test_an_open_file_follows_a_refresh_of_its_month(data: World) -> None:
+    client = Client()
+    url = reverse("progress:open_file", args=["prefecture", "2026-10", "csv"])
+    first = client.get(url).content.decode("utf-8-sig")
+    assert ",comm_digital,47,72,65.3," in first
+    put_value(data.school_b, OCT, "comm_digital", 0, 12)
+    services.rollups_refresh(months=[OCT])
+    second = client.get(url).content.decode("utf-8-sig")
+    assert ",comm_digital,35,72,48.6," in second
+    assert client.get(reverse("progress:open_file", args=["prefecture", "2026-10", "json"])).json()["rows"]
