@@ -170,3 +170,19 @@ def test_home_tasks_show_near_deadlines_to_the_school_only(world: World) -> None
     assert len(tasks) == 1 and tasks[0].urgent and "速報" in tasks[0].detail
     assert selectors.home_tasks(actor=_actor(world, "principal_b")) == []
     assert selectors.home_tasks(actor=_actor(world, "teacher_a")) == []
+
+
+def test_board_lockout_covers_the_board_and_its_schools_only(world: World) -> None:
+    from komu.accounts.models import User
+
+    result = services.staff_lockout(actor=_actor(world, "board_officer_a"), board_id=world.board_a.pk,
+                                    reason="教育委員会のサーバーへの不正アクセス")
+    locked = {u.username for u in User.objects.all() if not u.has_usable_password()}
+    assert locked == {"school_admin_a", "principal_a", "vice_principal_a", "homeroom_a1", "teacher_a", "nurse_a"}
+    assert result.accounts == 6
+    with pytest.raises(NotFoundOrNoAccess):
+        services.staff_lockout(actor=_actor(world, "board_officer_a"), board_id=world.board_b.pk, reason="x")
+    with pytest.raises(PermissionDeniedError):
+        services.staff_lockout(actor=_actor(world, "vice_principal_a"), school_id=world.school_a.pk, reason="x")
+    with pytest.raises(ValidationFailed):
+        services.staff_lockout(actor=_actor(world, "principal_b"), school_id=world.school_b.pk, reason=" ")
