@@ -23,6 +23,8 @@ from django.db import transaction
 from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
+from komu.access import roles
+from komu.access.scope import Actor, require
 from komu.attendance.services import retention as attendance_retention
 from komu.audit import guard
 from komu.audit.models import AuditEvent
@@ -236,3 +238,34 @@ def schedule() -> list[RetentionRule]:
 
 def last_runs(limit: int = 10) -> list[RetentionRun]:
     return list(RetentionRun.objects.all()[:limit])
+
+
+# Legal minimums (学校教育法施行規則 §28): a rule may keep longer, never shorter.
+LEGAL_MINIMUM_YEARS = {
+    RetentionRule.Key.ATTENDANCE: 5,
+    RetentionRule.Key.YOROKU_GAKUSEKI: 20,
+    RetentionRule.Key.YOROKU_GUIDANCE: 5,
+}
+
+
+def retention_rule_update(*, actor: Actor, key: str, years: int, enabled: bool) -> RetentionRule:
+    """Change one line of the schedule (the operator, for the whole installation); audited."""
+    require(actor, roles.SYSTEM_OPERATE)
+    minimum = LEGAL_MINIMUM_YEARS.get(RetentionRule.Key(key), 1) if key in RetentionRule.Key.values else 1
+    if not 1 <= years <= 100:
+        raise ValidationFailed("保存年数は1〜100年で入力してください。", errors={"years": ["1〜100年で入力してください。"]})
+    if years < minimum:
+        raise ValidationFailed(f"法令上の保存期間（{minimum}年）より短くはできません。",
+                               errors={"years": [f"{minimum}年以上にしてください。"]})
+    with transaction.atomic():
+        rule = RetentionRule.objects.select_for_update().filter(key=key).first()
+        if rule is None:
+            raise ValidationFailed("保存期間表にない項目です。")
+        before = {"years": rule.years, "enabled": rule.enabled}
+        rule.years, rule.enabled = years, enabled
+        rule.full_clean()
+        rule.save()
+        audit_record(actor=actor.user, action="privacy.retention.rule_updated", object_type="privacy.retentionrule",
+                     object_id=key, fields=["years", "enabled"],
+                     detail={"before": before, "after": {"years": years, "enabled": enabled}})
+    return rule

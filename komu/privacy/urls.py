@@ -11,4 +11,5 @@ urlpatterns = [
     path("incidents/<str:incident_id>/report/", views.incident_report_print, name="incident_report"),
     path("incidents/<str:incident_id>/letters/", views.incident_letters, name="incident_letters"),
     path("lockout/", views.staff_lockout, name="staff_lockout"),
+    path("retention/", views.retention_schedule, name="retention"),
 ]

@@ -20,7 +20,7 @@ from komu.access import roles
 from komu.access.scope import Actor, get_actor
 from komu.accounts.views import reauth_required
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
-from komu.privacy import forms, selectors, services
+from komu.privacy import forms, retention, selectors, services
 from komu.privacy.models import Incident
 from komu.web.decorators import require_capability
 
@@ -197,3 +197,30 @@ def staff_lockout(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/lockout.html", {
         "form": form, "incident_id": incident_id or "", "breadcrumbs": _crumbs((_("強制サインアウトとパスワード再設定"), "")),
     })
+
+
+@login_required
+@require_capability(roles.SYSTEM_OPERATE)
+def retention_schedule(request: HttpRequest) -> HttpResponse:
+    """保存期間表: the periods, whether each is removed automatically, and the last runs."""
+    actor = get_actor(request.user)
+    error_key, error = "", ""
+    if request.method == "POST":
+        key = request.POST.get("key", "")
+        try:
+            years = int(request.POST.get("years", ""))
+        except ValueError:
+            error_key, error = key, _("保存年数を数字で入力してください。")
+        else:
+            try:
+                retention.retention_rule_update(actor=actor, key=key, years=years,
+                                                enabled=request.POST.get("enabled") == "on")
+            except ValidationFailed as exc:
+                error_key, error = key, str(exc)
+            else:
+                messages.success(request, _("保存期間表を更新しました。"))
+                return redirect("privacy:retention")
+    return render(request, "privacy/retention.html", {
+        "rules": retention.schedule(), "runs": retention.last_runs(10), "error_key": error_key, "error": error,
+        "breadcrumbs": [{"label": _("保存期間表"), "url": ""}],
+    }, status=400 if error else 200)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -197,3 +198,18 @@ def test_the_scheduled_task_runs_the_schedule(world: World) -> None:
     assert tasks.run_retention.call(dry_run=True) == 1 and EmergencyContact.objects.count() == 1
     assert tasks.run_retention.call() == 1 and EmergencyContact.objects.count() == 0
     assert RetentionRun.objects.count() == 1
+
+
+def test_schedule_page_for_the_operator_edits_with_legal_minimums(signed_in: Any, world: World) -> None:
+    from django.urls import reverse
+
+    url = reverse("privacy:retention")
+    assert signed_in("principal_a").get(url).status_code == 404
+    client = signed_in("operator")
+    assert "指導要録（学籍に関する記録）" in client.get(url).content.decode()
+    refused = client.post(url, {"key": "yoroku_gakuseki", "years": "10", "enabled": "on"})
+    assert refused.status_code == 400 and "20年" in refused.content.decode()
+    assert client.post(url, {"key": "audit_log", "years": "7"}).status_code == 302
+    rule = RetentionRule.objects.get(key="audit_log")
+    assert (rule.years, rule.enabled) == (7, False)
+    assert AuditEvent.objects.filter(action="privacy.retention.rule_updated", object_id="audit_log").exists()
