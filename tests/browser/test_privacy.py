@@ -78,3 +78,16 @@ def test_principal_records_a_lost_class_list_and_drafts_the_ppc_report(page: Any
     page.get_by_role("link", name="保護者へのお知らせを印刷").click()
     expect(page.locator("article.privacy-letter")).to_have_count(persons)
     _shot(page, "04-letters")
+
+
+def test_operator_reads_and_edits_the_retention_schedule(page: Any, komu_server: KomuServer) -> None:
+    _sign_in(page, komu_server, "demo-operator")
+    page.goto(f"{komu_server.base_url}/privacy/retention/")
+    rules = page.locator("#retention-rules")
+    expect(rules).to_contain_text("出席簿")
+    expect(rules).to_contain_text("指導要録（学籍に関する記録）")
+    assert axe_violations(page) == []
+    page.get_by_label("保存年数").nth(1).fill("10")
+    page.locator("#retention-rules tbody tr").nth(1).get_by_role("button", name="保存").click()
+    expect(page.get_by_text("法令上の保存期間（20年）より短くはできません。")).to_be_visible()
+    _shot(page, "05-retention")
