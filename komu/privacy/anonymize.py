@@ -29,7 +29,6 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.contrib.sessions.models import Session
 from django.db import connection, models, transaction
 from faker import Faker
 
@@ -258,7 +257,6 @@ def anonymize(*, password: str, i_understand_this_is_a_copy: bool = False,
                                    ("api_tokens", "accounts.ApiToken"), ("axes_attempts", "axes.AccessAttempt"),
                                    ("axes_log", "axes.AccessLog"), ("axes_failures", "axes.AccessFailureLog")):
             _remove(report, label, model_label)
-        Session.objects.all().delete()
         _reseal_audit(report)
         audit_record(actor=None, action="privacy.database.anonymized", object_type="", object_id="",
                      detail={"note": "開発用に匿名化したコピー。監査ログの詳細を消去し、連鎖を封印し直した。",
