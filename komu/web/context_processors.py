@@ -73,6 +73,10 @@ def _items(request: HttpRequest) -> list[tuple[str, str]]:
         items.append((_("決裁"), reverse("approvals:inbox")))
     if actor.has(roles.DIRECTORY_VIEW):
         items.append((_("学校・学級"), reverse("directory:schools")))
+    if actor.has(roles.PRIVACY_INCIDENTS):
+        items.append((_("漏えい等の事案"), reverse("privacy:incident_list")))
+    if actor.has(roles.SYSTEM_OPERATE):
+        items.append((_("保存期間表"), reverse("privacy:retention")))
     if actor.has(roles.STATS_VIEW):
         items.append((_("統計"), reverse("web:stats")))
     if actor.has(roles.AUDIT_VIEW):

@@ -53,6 +53,7 @@ _TASK_PROVIDERS = (
     "komu.surveys.selectors",
     "komu.trips.selectors",
     "komu.disclosures.selectors",
+    "komu.privacy.selectors",
 )
 
 
