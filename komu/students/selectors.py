@@ -510,12 +510,14 @@ class ProposalGroup:
 
 
 def placement_proposal_view(*, board: PlacementBoard, proposal: Any) -> list[ProposalGroup]:
-    """The proposal grouped by class for display, from names already read (and audited) by placement_board."""
-    pupils = board.pending_by_id
+    """The proposal grouped by class for display, from names already read (and audited) by placement_board. Each
+    class lists its pupils in the pending list's order (五十音順), whatever order the balancing chose them in."""
+    target = {move.student_id: move.homeroom_class_id for move in proposal.moves}
     grouped: dict[int, list[PlacementPupil]] = {c.id: [] for c in board.classes}
-    for move in proposal.moves:
-        if move.homeroom_class_id in grouped and move.student_id in pupils:
-            grouped[move.homeroom_class_id].append(pupils[move.student_id])
+    for pupil in board.pending:
+        class_id = target.get(str(pupil.id))
+        if class_id in grouped:
+            grouped[class_id].append(pupil)
     return [ProposalGroup(klass=c, joining=grouped[c.id]) for c in board.classes]
 
 

@@ -224,3 +224,30 @@ def test_rollover_in_april_starts_from_last_year_until_it_has_run(
     assert response.status_code == 200
     assert response.context["plan"].from_year == year
     assert f"{year}年度 → {year + 1}年度" in response.content.decode()
+
+
+def test_auto_proposal_lists_each_class_in_kana_order_whatever_order_the_balancing_took(
+    signed_in: Any, world: World,
+) -> None:
+    year = _next_year(world)
+    HomeroomClass.objects.create(school_year=year, grade_code="P1", name="1組", sort_order=1)
+    _entrant(world, year.year, "上田", "ウエダ", sex="male")
+    _entrant(world, year.year, "青木", "アオキ", sex="female")
+    _entrant(world, year.year, "井上", "イノウエ", sex="male")
+    body = signed_in("school_admin_a").get(AUTO, {"school": world.school_a.pk, "year": year.year,
+                                                  "grade": "P1"}).content.decode()
+    table = body[body.index("placement-proposal"):]
+    assert table.index("アオキ") < table.index("イノウエ") < table.index("ウエダ")
+
+
+def test_pupil_page_offers_the_transfer_and_says_a_pupil_awaits_placement(signed_in: Any, world: World) -> None:
+    year = _next_year(world)
+    waiting = _entrant(world, year.year, "青木", "アオキ")
+    detail = reverse("students:detail", args=[waiting.pk])
+    body = signed_in("principal_a").get(detail).content.decode()
+    assert reverse("rosters:transfer_new", args=[waiting.pk]) in body
+    assert "小学1年の学級編制待ち" in body and f"{PLACEMENT}?school={world.school_a.pk}" in body
+    # A homeroom teacher neither transfers pupils nor places them.
+    placed = world.students["a1_first"]
+    body = signed_in("homeroom_a1").get(reverse("students:detail", args=[placed.pk])).content.decode()
+    assert reverse("rosters:transfer_new", args=[placed.pk]) not in body and "学級編制待ち" not in body

@@ -166,6 +166,9 @@ def student_detail(request: HttpRequest, student_id: uuid.UUID) -> HttpResponse:
         "detail": detail,
         "student": student,
         "can_view_audit": actor.has(roles.AUDIT_VIEW),
+        # 転学の手続き (the transfer screen checks scope and the certifying role again) and 学級編制.
+        "can_transfer": student.is_active and not _only_guardian(actor) and actor.has(roles.TRANSFERS_MANAGE),
+        "can_place": actor.has(roles.CLASS_PLACEMENT),
         "guardian_view": _only_guardian(actor),
         "breadcrumbs": breadcrumbs,
     })
