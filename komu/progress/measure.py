@@ -89,7 +89,9 @@ def survey_on_time(school: School, month: datetime.date) -> Figure | None:
 def registers_electronic(school: School, month: datetime.date) -> Figure | None:
     from komu.attendance.models import MonthlyRegister
 
-    first, _ = month_bounds(month)
+    first, nxt = month_bounds(month)
+    if nxt > timezone.localdate():
+        return None  # a month's register is submitted after the month ends: 未計測 until then
     classes = HomeroomClass.objects.filter(school_year__school=school, school_year__start_date__lte=first,
                                            school_year__end_date__gte=first)
     total = classes.count()

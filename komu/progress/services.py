@@ -110,8 +110,8 @@ MEASURING_ROLES = frozenset({Role.BOARD_OFFICER, Role.PRINCIPAL, Role.VICE_PRINC
 
 
 def indicators_measure_own(*, actor: Actor) -> int:
-    """「最新の値に更新」: a board officer (its schools) or a principal (their school) measures the current month
-    now instead of waiting for the nightly run. Analysts cannot: their reach is a prefecture or the nation."""
+    """「最新の値に更新」: a board officer (its schools) or a principal (their school) measures this month and the
+    previous one now instead of waiting for the nightly run. Analysts cannot: their reach is a prefecture or the nation."""
     require(actor, roles.PROGRESS_VIEW)
     grants = [g for g in actor.grants_with(roles.PROGRESS_VIEW) if g.role in MEASURING_ROLES]
     if not grants:
@@ -123,7 +123,10 @@ def indicators_measure_own(*, actor: Actor) -> int:
         if g.school_id is not None:
             q |= Q(pk=g.school_id)
     schools = School.objects.filter(q, is_active=True).select_related("board")
-    return _measure(schools, timezone.localdate().replace(day=1), actor.user)
+    this_month = timezone.localdate().replace(day=1)
+    previous = (this_month - datetime.timedelta(days=1)).replace(day=1)
+    # Last month too: its registers are approved in the first days of this one.
+    return _measure(schools, previous, actor.user) + _measure(schools, this_month, actor.user)
 
 
 def _add(acc: dict[tuple[str, str, str], list[Any]], level: str, key: str, name: str, pref: str, ind: str,

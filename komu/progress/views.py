@@ -167,7 +167,7 @@ def measure_now(request: HttpRequest) -> HttpResponse:
     except PermissionDeniedError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("今月の値を計測し直しました（%(n)d件）。") % {"n": n})
+        messages.success(request, _("今月と先月の値を計測し直しました（%(n)d件）。") % {"n": n})
     target = request.POST.get("next", "")
     if not target.startswith("/progress/") or "//" in target:
         target = reverse("progress:dashboard")

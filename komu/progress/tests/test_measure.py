@@ -103,3 +103,19 @@ def test_a_board_officer_measures_its_own_schools_only(world: World) -> None:
     assert measured == {world.school_a.code, world.school_a2.code}
     with pytest.raises(services.PermissionDeniedError):
         services.indicators_measure_own(actor=act(world, "national_analyst"))
+
+
+def test_registers_are_measured_once_the_month_is_over(world: World) -> None:
+    from komu.attendance.models import MonthlyRegister
+
+    if _this_month().month == 4:
+        pytest.skip("in April the previous month belongs to last 年度, which the world has no classes for")
+    services.indicators_measure(actor=None, month=_this_month())
+    assert not IndicatorValue.objects.filter(month=_this_month(), indicator="registers_electronic").exists()
+    previous = (_this_month() - datetime.timedelta(days=1)).replace(day=1)
+    MonthlyRegister.objects.create(homeroom_class=world.class_a1, year=previous.year, month=previous.month,
+                                   status=MonthlyRegister.Status.APPROVED)
+    services.indicators_measure_own(actor=act(world, "principal_a"))
+    value = IndicatorValue.objects.get(school_code=world.school_a.code, month=previous,
+                                       indicator="registers_electronic")
+    assert (value.numerator, value.denominator) == (1, 2)  # 1組 approved of the school's two classes
