@@ -77,6 +77,13 @@ def _items(request: HttpRequest) -> list[tuple[str, str]]:
         items.append((_("漏えい等の事案"), reverse("privacy:incident_list")))
     if actor.has(roles.SYSTEM_OPERATE):
         items.append((_("保存期間表"), reverse("privacy:retention")))
+    if actor.has(roles.PROGRESS_VIEW):
+        items.append((_("校務DXの進捗"), reverse("progress:dashboard")))
+        items.append((_("都道府県の地図"), reverse("progress:map")))
+    if actor.has(roles.CHECKLIST_ANSWER):
+        items.append((_("校務DXチェックリスト"), reverse("progress:checklist")))
+    if actor.has(roles.PROGRESS_FEDERATION):
+        items.append((_("連携するKomu"), reverse("progress:federation_members")))
     if actor.has(roles.STATS_VIEW):
         items.append((_("統計"), reverse("web:stats")))
     if actor.has(roles.AUDIT_VIEW):

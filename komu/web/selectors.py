@@ -54,6 +54,7 @@ _TASK_PROVIDERS = (
     "komu.trips.selectors",
     "komu.disclosures.selectors",
     "komu.privacy.selectors",
+    "komu.progress.selectors",
 )
 
 
