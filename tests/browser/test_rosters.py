@@ -87,8 +87,8 @@ def _upload(page: Any, server: KomuServer, path: Path) -> None:
 def test_board_imports_the_gakureibo_sends_rosters_and_a_school_places_its_entrants(
     komu_server: KomuServer, browser: Any, page: Any, tmp_path: Path,
 ) -> None:
-    flawed = tmp_path / "学齢簿_2027_excel.csv"
-    fixed = tmp_path / "学齢簿_2027_excel_修正.csv"
+    flawed = tmp_path / "学齢簿_新1年生_excel.csv"
+    fixed = tmp_path / "学齢簿_新1年生_excel_修正.csv"
     komu_server.komu("demo", "gakureibo", "--out", str(flawed), "--flawed", "--encoding", "cp932")
     komu_server.komu("demo", "gakureibo", "--out", str(fixed), "--encoding", "cp932")
     text = fixed.read_bytes().decode("cp932")
@@ -157,7 +157,7 @@ def test_board_imports_the_gakureibo_sends_rosters_and_a_school_places_its_entra
         expect(todo).to_be_visible()
         _shot(admin, "08-school-home")
         todo.click()
-        admin.get_by_role("link", name=re.compile("入学者名簿")).filter(has_text="令和9年度").first.click()
+        admin.get_by_role("table", name="届いた名簿").get_by_role("link", name=re.compile("入学者名簿$")).click()
         admin.wait_for_url(re.compile(r"/rosters/inbox/\d+/$"))
         expect(admin.get_by_role("heading", name=re.compile("名簿（48 名）"))).to_be_visible()
         _shot(admin, "09-school-roster")
