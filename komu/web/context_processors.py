@@ -21,79 +21,113 @@ class NavItem:
     active: bool
 
 
-def _items(request: HttpRequest) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class NavSection:
+    """A group of the navigation (a <details>); ``open`` when it holds the current page — on narrow screens the
+    others are collapsed by app.js."""
+
+    title: str
+    items: list[NavItem]
+    open: bool
+
+
+# Sections of the navigation, in order. The first has no heading and is always open.
+_TOP, _PUPILS, _ATTENDANCE, _COMMUNICATION, _PROGRESS, _ADMIN = range(6)
+
+
+def _section_titles() -> dict[int, str]:
+    return {
+        _TOP: "",
+        _PUPILS: _("児童生徒・名簿"),
+        _ATTENDANCE: _("出欠・校外活動"),
+        _COMMUNICATION: _("連絡・照会・決裁"),
+        _PROGRESS: _("校務DX"),
+        _ADMIN: _("管理・個人情報の保護"),
+    }
+
+
+def _items(request: HttpRequest) -> list[tuple[int, str, str]]:
     actor = get_actor(request.user)
-    items = [(_("ホーム"), reverse("web:home"))]
+    items: list[tuple[int, str, str]] = [(_TOP, _("ホーム"), reverse("web:home"))]
+
+    def add(section: int, label: str, url_name: str) -> None:
+        items.append((section, label, reverse(url_name)))
+
+    staff = not actor.is_guardian
     if actor.is_guardian:
-        items.append((_("わが子の情報"), reverse("students:children")))
-    if actor.has(roles.STUDENTS_VIEW) and not actor.is_guardian:
-        items.append((_("児童生徒"), reverse("students:list")))
-    if actor.has(roles.GAKUREIBO_MANAGE):
-        items.append((_("学齢簿・入学者名簿"), reverse("rosters:board_entries")))
-        items.append((_("学齢簿の取込"), reverse("rosters:import_list")))
-    if actor.has(roles.ROSTERS_RECEIVE):
-        items.append((_("入学者名簿"), reverse("rosters:school_inbox")))
-    if actor.has(roles.CLASS_PLACEMENT):
-        items.append((_("学級編制"), reverse("students:placement")))
-    if actor.has(roles.TRANSFERS_MANAGE):
-        items.append((_("転学"), reverse("rosters:transfer_list")))
-    if actor.has(roles.STUDENTS_EXPORT) and not actor.is_guardian:
-        items.append((_("名簿の出力"), reverse("rosters:export_index")))
-    if actor.has(roles.STUDENTS_EXPORT) and not actor.is_guardian:
-        items.append((_("名簿の印刷"), reverse("disclosures:print_index")))
-    if actor.has(roles.DISCLOSURES_MANAGE):
-        items.append((_("印刷物の管理"), reverse("disclosures:register")))
-    if actor.has(roles.TRIPS_ACCOMPANY) or actor.has(roles.TRIPS_MANAGE):
-        items.append((_("校外活動"), reverse("trips:list")))
-    if actor.has(roles.ONEROSTER_EXPORT):
-        items.append((_("OneRoster 出力"), reverse("oneroster:export")))
-    if actor.has(roles.ONEROSTER_IMPORT):
-        items.append((_("OneRoster 取込"), reverse("oneroster:import")))
-    if actor.has(roles.ONEROSTER_CLIENTS):
-        items.append((_("OneRoster 接続先"), reverse("oneroster:clients")))
+        add(_TOP, _("わが子の情報"), "students:children")
     if actor.has(roles.ATTENDANCE_REPORT):
-        items.append((_("欠席・遅刻・早退の連絡"), reverse("attendance:guardian_report")))
-    if actor.has(roles.ATTENDANCE_VIEW):
-        items.append((_("出欠"), reverse("attendance:home")))
-        items.append((_("保護者からの連絡"), reverse("attendance:reports")))
-        items.append((_("月の出席簿"), reverse("attendance:monthly_index")))
-    if actor.has(roles.NOTICES_RECEIVE):
-        items.append((_("受信した通知"), reverse("notices:inbox")))
-    if actor.has(roles.NOTICES_SEND):
-        items.append((_("送信した通知"), reverse("notices:sent")))
-    if actor.has(roles.LETTERS_SEND):
-        items.append((_("保護者へのお便り"), reverse("notices:letters")))
+        add(_TOP, _("欠席・遅刻・早退の連絡"), "attendance:guardian_report")
     if actor.has(roles.LETTERS_READ):
-        items.append((_("学校からのお便り"), reverse("notices:guardian_letters")))
-    if actor.has(roles.SURVEYS_BUILD):
-        items.append((_("照会（作成・集計）"), reverse("surveys:index")))
-    elif actor.has(roles.SURVEYS_ANSWER):
-        items.append((_("照会への回答"), reverse("surveys:index")))
-    if actor.has(roles.APPROVALS_USE):
-        items.append((_("決裁"), reverse("approvals:inbox")))
-    if actor.has(roles.DIRECTORY_VIEW):
-        items.append((_("学校・学級"), reverse("directory:schools")))
-    if actor.has(roles.PRIVACY_INCIDENTS):
-        items.append((_("漏えい等の事案"), reverse("privacy:incident_list")))
-    if actor.has(roles.SYSTEM_OPERATE):
-        items.append((_("保存期間表"), reverse("privacy:retention")))
-    if actor.has(roles.PROGRESS_VIEW):
-        items.append((_("校務DXの進捗"), reverse("progress:dashboard")))
-        items.append((_("都道府県の地図"), reverse("progress:map")))
-    if actor.has(roles.CHECKLIST_ANSWER):
-        items.append((_("校務DXチェックリスト"), reverse("progress:checklist")))
-    if actor.has(roles.PROGRESS_FEDERATION):
-        items.append((_("連携するKomu"), reverse("progress:federation_members")))
-    if actor.has(roles.STATS_VIEW):
-        items.append((_("統計"), reverse("web:stats")))
-    if actor.has(roles.AUDIT_VIEW):
-        items.append((_("アクセス記録"), reverse("audit:trail")))
-    if actor.has(roles.DIRECTORY_BULK_LOAD):
-        items.append((_("一括登録"), reverse("directory:bulk_load")))
+        add(_TOP, _("学校からのお便り"), "notices:guardian_letters")
+    add(_TOP, _("お知らせ"), "notices:notification_list")
+
+    if actor.has(roles.STUDENTS_VIEW) and staff:
+        add(_PUPILS, _("児童生徒"), "students:list")
+    if actor.has(roles.GAKUREIBO_MANAGE):
+        add(_PUPILS, _("学齢簿・入学者名簿"), "rosters:board_entries")
+        add(_PUPILS, _("学齢簿の取込"), "rosters:import_list")
+    if actor.has(roles.ROSTERS_RECEIVE):
+        add(_PUPILS, _("入学者名簿"), "rosters:school_inbox")
+    if actor.has(roles.CLASS_PLACEMENT):
+        add(_PUPILS, _("学級編制"), "students:placement")
+    if actor.has(roles.TRANSFERS_MANAGE):
+        add(_PUPILS, _("転学"), "rosters:transfer_list")
+    if actor.has(roles.STUDENTS_EXPORT) and staff:
+        add(_PUPILS, _("名簿の出力"), "rosters:export_index")
+        add(_PUPILS, _("名簿の印刷"), "disclosures:print_index")
+    if actor.has(roles.ONEROSTER_EXPORT):
+        add(_PUPILS, _("OneRoster 出力"), "oneroster:export")
+    if actor.has(roles.ONEROSTER_IMPORT):
+        add(_PUPILS, _("OneRoster 取込"), "oneroster:import")
+    if actor.has(roles.ONEROSTER_CLIENTS):
+        add(_PUPILS, _("OneRoster 接続先"), "oneroster:clients")
+
+    if actor.has(roles.ATTENDANCE_VIEW):
+        add(_ATTENDANCE, _("出欠"), "attendance:home")
+        add(_ATTENDANCE, _("保護者からの連絡"), "attendance:reports")
+        add(_ATTENDANCE, _("月の出席簿"), "attendance:monthly_index")
+    if actor.has(roles.TRIPS_ACCOMPANY) or actor.has(roles.TRIPS_MANAGE):
+        add(_ATTENDANCE, _("校外活動"), "trips:list")
+
+    if actor.has(roles.NOTICES_RECEIVE):
+        add(_COMMUNICATION, _("受信した通知"), "notices:inbox")
     if actor.has(roles.NOTICES_SEND):
-        items.append((_("紙・FAXの記録"), reverse("notices:paper_sends")))
-    items.append((_("お知らせ"), reverse("notices:notification_list")))
-    items.append((_("アカウント設定"), reverse("accounts:security")))
+        add(_COMMUNICATION, _("送信した通知"), "notices:sent")
+    if actor.has(roles.LETTERS_SEND):
+        add(_COMMUNICATION, _("保護者へのお便り"), "notices:letters")
+    if actor.has(roles.SURVEYS_BUILD):
+        add(_COMMUNICATION, _("照会（作成・集計）"), "surveys:index")
+    elif actor.has(roles.SURVEYS_ANSWER):
+        add(_COMMUNICATION, _("照会への回答"), "surveys:index")
+    if actor.has(roles.APPROVALS_USE):
+        add(_COMMUNICATION, _("決裁"), "approvals:inbox")
+    if actor.has(roles.NOTICES_SEND):
+        add(_COMMUNICATION, _("紙・FAXの記録"), "notices:paper_sends")
+
+    if actor.has(roles.PROGRESS_VIEW):
+        add(_PROGRESS, _("校務DXの進捗"), "progress:dashboard")
+        add(_PROGRESS, _("都道府県の地図"), "progress:map")
+    if actor.has(roles.CHECKLIST_ANSWER):
+        add(_PROGRESS, _("校務DXチェックリスト"), "progress:checklist")
+    if actor.has(roles.PROGRESS_FEDERATION):
+        add(_PROGRESS, _("連携するKomu"), "progress:federation_members")
+    if actor.has(roles.STATS_VIEW):
+        add(_PROGRESS, _("統計"), "web:stats")
+
+    if actor.has(roles.DIRECTORY_VIEW):
+        add(_ADMIN, _("学校・学級"), "directory:schools")
+    if actor.has(roles.DIRECTORY_BULK_LOAD):
+        add(_ADMIN, _("一括登録"), "directory:bulk_load")
+    if actor.has(roles.DISCLOSURES_MANAGE):
+        add(_ADMIN, _("印刷物の管理"), "disclosures:register")
+    if actor.has(roles.PRIVACY_INCIDENTS):
+        add(_ADMIN, _("漏えい等の事案"), "privacy:incident_list")
+    if actor.has(roles.AUDIT_VIEW):
+        add(_ADMIN, _("アクセス記録"), "audit:trail")
+    if actor.has(roles.SYSTEM_OPERATE):
+        add(_ADMIN, _("保存期間表"), "privacy:retention")
+    add(_ADMIN, _("アカウント設定"), "accounts:security")
     return items
 
 
@@ -106,12 +140,18 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     items = _items(request)
     # The current page is the item with the longest URL prefix of the path (/attendance/reports/ is 保護者からの連絡,
     # not 出欠); the home page only matches itself.
-    matches = [url for _label, url in items if (path == url if url == "/" else path.startswith(url))]
+    matches = [url for _s, _label, url in items if (path == url if url == "/" else path.startswith(url))]
     current = max(matches, key=len, default=None)
-    nav = [NavItem(label=label, url=url, active=url == current) for label, url in items]
+    nav = [NavItem(label=label, url=url, active=url == current) for _s, label, url in items]
+    titles = _section_titles()
+    sections = []
+    for key in sorted({section for section, _label, _url in items}):
+        entries = [n for (section, _l, _u), n in zip(items, nav, strict=True) if section == key]
+        sections.append(NavSection(title=titles[key], items=entries, open=key == _TOP or any(n.active for n in entries)))
     primary = actor.primary
     return {
         "nav_items": nav,
+        "nav_sections": sections,
         "user_display": user.display_name or user.get_username(),
         "current_role_label": (
             f"{dict(Role.choices)[primary.role]}（{primary.org_label}）" if primary else ""

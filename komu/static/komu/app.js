@@ -3,7 +3,8 @@
  *
  * Every page works without this file. It only:
  *   1. collapses the main navigation on narrow screens behind a toggle
- *      button (aria-expanded),
+ *      button (aria-expanded), and there closes the navigation's sections
+ *      that do not hold the current page (they stay one tap away),
  *   2. configures htmx and sends Django's CSRF token as X-CSRFToken,
  *   3. shows an error alert (role="alert") with a retry button when an
  *      htmx request fails. Nothing is dismissed automatically.
@@ -250,8 +251,23 @@
     });
   }
 
+  /* ---------------------------------------------------------------- */
+  /* Navigation sections: all open by default (no JavaScript: nothing  */
+  /* is hidden); on a narrow screen only the current page's section.   */
+  /* ---------------------------------------------------------------- */
+  function setupNavSections() {
+    if (!window.matchMedia || !window.matchMedia("(max-width: 1023px)").matches) {
+      return;
+    }
+    var sections = doc.querySelectorAll("details.site-nav__section:not([data-current])");
+    Array.prototype.forEach.call(sections, function (section) {
+      section.removeAttribute("open");
+    });
+  }
+
   function init() {
     setupNavToggle();
+    setupNavSections();
     setupHtmx();
   }
 
