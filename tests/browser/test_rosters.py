@@ -61,6 +61,14 @@ def _run_tasks(server: KomuServer) -> None:
     server.komu("db_worker", "--batch", "--no-startup-delay", "--no-reload", "--queue-name", "*")
 
 
+def _run_tasks_and_wait_for_result(page: Any, server: KomuServer) -> None:
+    """Run the queued task; the page, polling its progress every second, then reloads itself with the result
+    (HX-Refresh). Waiting for that reload keeps the next step off the page that is about to go away."""
+    with page.expect_event("load", timeout=120_000):
+        _run_tasks(server)
+    expect(page.locator("#import-progress progress")).to_have_count(0)
+
+
 def _gojuon(reading: str) -> str:
     """A reading as a dictionary orders it: without 濁点・半濁点, small kana full size."""
     bare = "".join(c for c in unicodedata.normalize("NFD", reading) if c not in "\u3099\u309a")
@@ -79,9 +87,7 @@ def _upload(page: Any, server: KomuServer, path: Path) -> None:
     progress = page.locator("#import-progress")
     expect(progress.get_by_role("status")).to_contain_text("順番を待っています")
     expect(progress.locator("progress")).to_be_visible()
-    _run_tasks(server)
-    # HTMX polls the progress every second and reloads the page with the result once it has finished.
-    expect(page.locator("#import-progress progress")).to_have_count(0, timeout=20_000)
+    _run_tasks_and_wait_for_result(page, server)
 
 
 def test_board_imports_the_gakureibo_sends_rosters_and_a_school_places_its_entrants(
@@ -123,9 +129,8 @@ def test_board_imports_the_gakureibo_sends_rosters_and_a_school_places_its_entra
     _no_axe_violations(page)
     page.get_by_role("button", name="取り込む", exact=True).click()
     expect(page.get_by_text("取り込みを始めました")).to_be_visible()
-    _run_tasks(komu_server)
-    expect(page.get_by_text(re.compile(r"新規 97 人、変更 0 人、変更なし 0 人を学齢簿に反映しました"))).to_be_visible(
-        timeout=20_000)
+    _run_tasks_and_wait_for_result(page, komu_server)
+    expect(page.get_by_text(re.compile(r"新規 97 人、変更 0 人、変更なし 0 人を学齢簿に反映しました"))).to_be_visible()
     _shot(page, "03-import-applied")
     _no_axe_violations(page)
 

@@ -297,6 +297,9 @@ def test_the_screens_walk_through_a_transfer(world: World, signed_in: Any) -> No
     detail = client.get(reverse("rosters:transfer_detail", args=[package.pk]))
     page = detail.content.decode()
     assert detail.status_code == 200 and "電子署名: 有効" in page and "受け入れる" in page
+    # 転入学日 offered: the day after the 転学日 (the old school's last day).
+    day_after = (today() + datetime.timedelta(days=1)).isoformat()
+    assert f'name="transfer_in_date" value="{day_after}"' in page
     pdf = client.get(reverse("rosters:transfer_document", args=[package.pk, "shido_yoroku"]))
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")

@@ -195,6 +195,11 @@ def _detail_context(view: selectors.PackageView) -> dict[str, Any]:
     }
 
 
+def _transfer_in_default(view: selectors.PackageView) -> datetime.date:
+    """転入学日 is the day after the 転学日 (the old school's last day), as the sending form explains."""
+    return view.package.departure_date + datetime.timedelta(days=1)
+
+
 @login_required
 @require_capability(roles.TRANSFERS_MANAGE)
 def transfer_detail(request: HttpRequest, package_id: str) -> HttpResponse:
@@ -204,7 +209,7 @@ def transfer_detail(request: HttpRequest, package_id: str) -> HttpResponse:
         raise Http404 from None
     context = _detail_context(view)
     context.update(
-        accept_form=AcceptForm(initial={"transfer_in_date": timezone.localdate()}),
+        accept_form=AcceptForm(initial={"transfer_in_date": _transfer_in_default(view)}),
         route_form=RouteForm(schools=view.route_schools), cancel_form=CancelForm(),
     )
     return render(request, "rosters/transfer_detail.html", context)
@@ -217,7 +222,7 @@ def _rerender(request: HttpRequest, package_id: str, **forms_: forms.Form) -> Ht
         raise Http404 from None
     context = _detail_context(view)
     context.update(
-        accept_form=AcceptForm(initial={"transfer_in_date": timezone.localdate()}),
+        accept_form=AcceptForm(initial={"transfer_in_date": _transfer_in_default(view)}),
         route_form=RouteForm(schools=view.route_schools), cancel_form=CancelForm(),
     )
     context.update(forms_)
