@@ -74,6 +74,8 @@ def _load(schools: int, codes: list[str], months: list[datetime.date]) -> float:
     sql = ("INSERT INTO progress_indicatorvalue (source, school_code, school_name, board_code, board_name, "
            "prefecture_code, month, indicator, numerator, denominator, value, measured_at) "
            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+    if connection.vendor == "postgresql":
+        return _load_copy(schools, codes, months, rng, boards, now, start)
     with transaction.atomic(), connection.cursor() as cursor:
         for month in months:
             batch: list[tuple[Any, ...]] = []
@@ -92,6 +94,29 @@ def _load(schools: int, codes: list[str], months: list[datetime.date]) -> float:
                     batch = []
             if batch:
                 cursor.executemany(sql, batch)
+    return time.perf_counter() - start
+
+
+def _load_copy(schools: int, codes: list[str], months: list[datetime.date], rng: random.Random, boards: int,
+               now: str, start: float) -> float:
+    """The same synthetic rows through PostgreSQL's COPY (33.6 M rows: executemany would take most of an hour)."""
+    columns = ("source, school_code, school_name, board_code, board_name, prefecture_code, month, indicator, "
+               "numerator, denominator, value, measured_at")
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        for month in months:
+            with raw.copy(f"COPY progress_indicatorvalue ({columns}) FROM STDIN") as copy:
+                for s in range(schools):
+                    b = s % boards
+                    pref = f"{b % 47 + 1:02d}"
+                    code = f"B1{pref}2{s:07d}0"
+                    board_code = f"{pref}{b:04d}"
+                    for ind in codes:
+                        den = rng.randint(10, 60)
+                        value = round(rng.uniform(0.5, 48), 1) if ind == "notice_ack_hours" else None
+                        copy.write_row(("local", code, f"合成校{s}", board_code, f"合成教育委員会{b}", pref,
+                                        month.isoformat(), ind, rng.randint(0, den), den, value, now))
+            print(f"  … loaded {month:%Y-%m}", file=sys.stderr, flush=True)
     return time.perf_counter() - start
 
 
@@ -154,7 +179,7 @@ def run() -> list[str]:
     if on_pg:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE progress_indicatorvalue")
-    _note(out, f"load (executemany): {rows / load:,.0f} rows/s ({load:.1f} s)")
+    _note(out, f"load (COPY on PostgreSQL, executemany on SQLite): {rows / load:,.0f} rows/s ({load:.1f} s)")
 
     start = time.perf_counter()
     with transaction.atomic():
