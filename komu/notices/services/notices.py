@@ -262,7 +262,7 @@ def notice_acknowledge(*, actor: Actor, notice_id: Any) -> NoticeRecipient:
     if not actor.has(roles.NOTICES_ACKNOWLEDGE):
         raise PermissionDeniedError(_("受領の確認は校長・副校長（教頭）・事務職員が行います。"))
     row = recipient_row_for(actor, notice, roles.NOTICES_ACKNOWLEDGE)
-    row = NoticeRecipient.objects.select_for_update().select_related("school", "board").get(pk=row.pk)
+    row = NoticeRecipient.objects.select_for_update(of=("self",)).select_related("school", "board").get(pk=row.pk)
     if row.acknowledged_at is not None:
         return row
     now = timezone.now()
@@ -317,7 +317,7 @@ def notice_remind(*, actor: Actor, notice_id: Any) -> int:
     """Remind every recipient that has not yet acknowledged (or, without 受領, opened). Returns how many."""
     require(actor, roles.NOTICES_SEND)
     notice = get_in_scope(Notice.objects.filter(sent_scope(actor)), pk=notice_id)
-    rows = list(_pending(notice).select_for_update())
+    rows = list(_pending(notice).select_for_update(of=("self",)))
     if not rows:
         raise ValidationFailed(_("督促する相手はいません。すべての送り先が確認済みです。"))
     return _remind(actor.user, notice, rows, automatic=False)
@@ -334,7 +334,7 @@ def notices_remind_due(*, days_before: int = 1, today: datetime.date | None = No
         with transaction.atomic():
             rows = list(
                 _pending(notice).filter(Q(reminded_at__isnull=True) | Q(reminded_at__lt=start_of_today))
-                .select_for_update()
+                .select_for_update(of=("self",))
             )
             total += _remind(None, notice, rows, automatic=True)
     return total
