@@ -16,6 +16,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext as _
+
 from komu.core import codes
 from komu.core.text import TextError, is_valid_kana, reject_control_chars
 from komu.oneroster import spec
@@ -41,9 +43,9 @@ class BundleError:
     def __str__(self) -> str:
         where = self.file
         if self.line:
-            where += f" {self.line}行目"
+            where += _(" %(line)d行目") % {"line": self.line}
         if self.column:
-            where += f"「{self.column}」列"
+            where += _("「%(column)s」列") % {"column": self.column}
         return f"{where}: {self.message}"
 
 
@@ -88,18 +90,18 @@ class BundleReadError(ValueError):
 def read_zip(data: bytes) -> dict[str, bytes]:
     """The CSV members of a zip, by file name; refuses zip bombs before reading (domain.md §7 item 14)."""
     if len(data) > MAX_FILE_BYTES:
-        raise BundleReadError("ファイルが大きすぎます（200MB まで）。")
+        raise BundleReadError(_("ファイルが大きすぎます（200MB まで）。"))
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
-        raise BundleReadError("ZIP ファイルとして読めません。OneRoster の CSV 一式を ZIP にしてください。") from exc
+        raise BundleReadError(_("ZIP ファイルとして読めません。OneRoster の CSV 一式を ZIP にしてください。")) from exc
     members = [info for info in archive.infolist() if not info.is_dir()]
     if len(members) > MAX_ZIP_MEMBERS:
-        raise BundleReadError(f"ZIP の中のファイルが多すぎます（{MAX_ZIP_MEMBERS}個まで）。")
+        raise BundleReadError(_("ZIP の中のファイルが多すぎます（%(n)d個まで）。") % {"n": MAX_ZIP_MEMBERS})
     total = sum(info.file_size for info in members)
     packed = sum(info.compress_size for info in members) or 1
     if total > MAX_ZIP_TOTAL or total / packed > MAX_ZIP_RATIO:
-        raise BundleReadError("ZIP の展開後のサイズが大きすぎます。中身を確認してください。")
+        raise BundleReadError(_("ZIP の展開後のサイズが大きすぎます。中身を確認してください。"))
     files: dict[str, bytes] = {}
     for info in members:
         name = info.filename.rsplit("/", 1)[-1]
@@ -129,14 +131,14 @@ def manifest_rows(modes: Mapping[str, str]) -> list[dict[str, str]]:
 
 def _decode(bundle: Bundle, filename: str, data: bytes) -> str | None:
     if len(data) > MAX_FILE_BYTES:
-        bundle.error(filename, 0, "", "ファイルが大きすぎます（200MB まで）。")
+        bundle.error(filename, 0, "", _("ファイルが大きすぎます（200MB まで）。"))
         return None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        bundle.error(filename, line, "", f"UTF-8 として読めない文字があります（{exc.start + 1}バイト目）。"
-                     "OneRoster の CSV は UTF-8 で保存してください。")
+        bundle.error(filename, line, "", _("UTF-8 として読めない文字があります（%(byte)dバイト目）。"
+                                          "OneRoster の CSV は UTF-8 で保存してください。") % {"byte": exc.start + 1})
         return None
 
 
@@ -153,7 +155,8 @@ def _parse_csv(bundle: Bundle, filename: str, text: str) -> tuple[list[str], lis
                 records.append((start, record))
             start = reader.line_num + 1
     except csv.Error as exc:
-        bundle.error(filename, start, "", f"CSV の形式が正しくありません（{exc}）。引用符（\"）の対応を確認してください。")
+        bundle.error(filename, start, "", _("CSV の形式が正しくありません（%(error)s）。引用符（\"）の対応を確認してください。")
+                     % {"error": exc})
     return header, records
 
 
@@ -162,36 +165,41 @@ def _parse_csv(bundle: Bundle, filename: str, text: str) -> tuple[list[str], lis
 def _check_manifest(bundle: Bundle, files: Mapping[str, bytes]) -> None:
     data = files.get("manifest.csv")
     if data is None:
-        bundle.error("manifest.csv", 0, "", "manifest.csv がありません。OneRoster の一式には必ず含めてください。")
+        bundle.error("manifest.csv", 0, "", _("manifest.csv がありません。OneRoster の一式には必ず含めてください。"))
         return
     text = _decode(bundle, "manifest.csv", data)
     if text is None:
         return
     header, records = _parse_csv(bundle, "manifest.csv", text)
     if header != ["propertyName", "value"]:
-        bundle.error("manifest.csv", 1, "", "見出しは「propertyName,value」にしてください。")
+        bundle.error("manifest.csv", 1, "", _("見出しは「propertyName,value」にしてください。"))
         return
     for line, record in records:
         if len(record) != 2:
-            bundle.error("manifest.csv", line, "", "列の数が見出しと合いません（2列にしてください）。")
+            bundle.error("manifest.csv", line, "", _("列の数が見出しと合いません（2列にしてください）。"))
             continue
         bundle.manifest[record[0]] = record[1]
     if bundle.manifest.get("manifest.version") != spec.MANIFEST_VERSION:
-        bundle.error("manifest.csv", 0, "manifest.version", f"manifest.version は「{spec.MANIFEST_VERSION}」にしてください。")
+        bundle.error("manifest.csv", 0, "manifest.version", _("manifest.version は「%(version)s」にしてください。")
+                     % {"version": spec.MANIFEST_VERSION})
     if bundle.manifest.get("oneroster.version") not in spec.ACCEPTED_ONEROSTER_VERSIONS:
-        bundle.error("manifest.csv", 0, "oneroster.version", "oneroster.version は「1.2」にしてください（1.2 以外は取り込めません）。")
+        bundle.error("manifest.csv", 0, "oneroster.version", _("oneroster.version は「1.2」にしてください（1.2 以外は取り込めません）。"))
     for name in spec.MANIFEST_FILES:
         mode = bundle.manifest.get(f"file.{name}", "absent")
         if mode not in spec.PROCESSING_MODES:
-            bundle.error("manifest.csv", 0, f"file.{name}", f"file.{name} は bulk・delta・absent のいずれかにしてください。")
+            bundle.error("manifest.csv", 0, f"file.{name}", _("file.%(name)s は bulk・delta・absent のいずれかにしてください。")
+                         % {"name": name})
             continue
         present = f"{name}.csv" in files
         if mode == "absent" and present:
-            bundle.error(f"{name}.csv", 0, "", f"manifest.csv で absent なのに {name}.csv があります。manifest を直すか、ファイルを外してください。")
+            bundle.error(f"{name}.csv", 0, "", _("manifest.csv で absent なのに %(name)s.csv があります。"
+                                                  "manifest を直すか、ファイルを外してください。") % {"name": name})
         elif mode != "absent" and not present:
-            bundle.error(f"{name}.csv", 0, "", f"manifest.csv で {mode} なのに {name}.csv がありません。")
+            bundle.error(f"{name}.csv", 0, "", _("manifest.csv で %(mode)s なのに %(name)s.csv がありません。")
+                         % {"mode": mode, "name": name})
         elif mode != "absent" and name not in spec.FILES_BY_NAME:
-            bundle.error(f"{name}.csv", 0, "", f"{name}.csv は名簿（rostering）のファイルではないため取り込めません。absent にしてください。")
+            bundle.error(f"{name}.csv", 0, "", _("%(name)s.csv は名簿（rostering）のファイルではないため取り込めません。"
+                                                  "absent にしてください。") % {"name": name})
         bundle.modes[name] = mode
 
 
@@ -209,17 +217,19 @@ def _check_headers(bundle: Bundle, file_spec: spec.FileSpec, header: list[str]) 
     for index, name in enumerate(expected):
         got = header[index] if index < len(header) else ""
         if got != name:
-            shown = f"「{got}」" if got else "（なし）"
-            bundle.error(file_spec.filename, 1, name, f"{index + 1}列目の見出しが{shown}です。「{name}」にしてください"
-                         "（OneRoster 1.2 の列の順番どおりに並べます）。")
+            shown = f"「{got}」" if got else _("（なし）")
+            bundle.error(file_spec.filename, 1, name, _("%(index)d列目の見出しが%(shown)sです。「%(name)s」にしてください"
+                                                        "（OneRoster 1.2 の列の順番どおりに並べます）。")
+                         % {"index": index + 1, "shown": shown, "name": name})
             return False
     for index, name in enumerate(header[len(expected):], start=len(expected) + 1):
         if not name.startswith("metadata."):
-            bundle.error(file_spec.filename, 1, name, f"{index}列目「{name}」は OneRoster 1.2 にない列です。"
-                         "追加の列は metadata. で始めてください。")
+            bundle.error(file_spec.filename, 1, name, _("%(index)d列目「%(name)s」は OneRoster 1.2 にない列です。"
+                                                        "追加の列は metadata. で始めてください。")
+                         % {"index": index, "name": name})
             return False
     if len(set(header)) != len(header):
-        bundle.error(file_spec.filename, 1, "", "同じ見出しの列が2つあります。")
+        bundle.error(file_spec.filename, 1, "", _("同じ見出しの列が2つあります。"))
         return False
     return True
 
@@ -229,15 +239,15 @@ def _check_row(bundle: Bundle, file_spec: spec.FileSpec, mode: str, row: Row) ->
     status = row["status"]
     if mode == "delta":
         if status not in spec.STATUSES:
-            bundle.error(f, row.line, "status", "差分（delta）では status に active か tobedeleted を入れてください。")
+            bundle.error(f, row.line, "status", _("差分（delta）では status に active か tobedeleted を入れてください。"))
         if not _DATETIME.match(row["dateLastModified"]):
             bundle.error(f, row.line, "dateLastModified",
-                         "差分（delta）では dateLastModified に UTC の日時（例 2026-04-01T09:00:00.000Z）を入れてください。")
+                         _("差分（delta）では dateLastModified に UTC の日時（例 2026-04-01T09:00:00.000Z）を入れてください。"))
     else:
         if status not in ("", "active"):
-            bundle.error(f, row.line, "status", "一括（bulk）では status は空欄にしてください（tobedeleted は差分でだけ使えます）。")
+            bundle.error(f, row.line, "status", _("一括（bulk）では status は空欄にしてください（tobedeleted は差分でだけ使えます）。"))
         if row["dateLastModified"] and not _DATETIME.match(row["dateLastModified"]):
-            bundle.error(f, row.line, "dateLastModified", "日時は UTC の ISO 8601（例 2026-04-01T09:00:00.000Z）で書いてください。")
+            bundle.error(f, row.line, "dateLastModified", _("日時は UTC の ISO 8601（例 2026-04-01T09:00:00.000Z）で書いてください。"))
     deleting = status == "tobedeleted"
     for column, value in row.values.items():
         try:
@@ -248,22 +258,25 @@ def _check_row(bundle: Bundle, file_spec: spec.FileSpec, mode: str, row: Row) ->
         if deleting and column != "sourcedId":
             break
         if not row[column].strip():
-            bundle.error(f, row.line, column, f"「{column}」は必須です。値を入れてください。")
+            bundle.error(f, row.line, column, _("「%(column)s」は必須です。値を入れてください。") % {"column": column})
     if deleting:
         return
     for column, allowed in file_spec.enums.items():
         value = row[column]
         if value and value not in allowed:
-            bundle.error(f, row.line, column, f"「{value}」は使えません。{'・'.join(allowed)} のいずれかにしてください。")
+            bundle.error(f, row.line, column, _("「%(value)s」は使えません。%(allowed)s のいずれかにしてください。")
+                         % {"value": value, "allowed": "・".join(allowed)})
     for column in file_spec.dates:
         value = row[column]
         if value and _parse_date(value) is None:
-            bundle.error(f, row.line, column, f"日付「{value}」が正しくありません。YYYY-MM-DD（例 2026-04-01）で書いてください。")
+            bundle.error(f, row.line, column, _("日付「%(value)s」が正しくありません。YYYY-MM-DD（例 2026-04-01）で書いてください。")
+                         % {"value": value})
     for column in file_spec.grade_columns:
         for grade in filter(None, (g.strip() for g in row[column].split(","))):
             if grade not in spec.GRADES:
-                bundle.error(f, row.line, column, f"学年コード「{grade}」は日本プロファイルにありません。"
-                             "P1〜P6・J1〜J3・H1〜H3・E1〜E3 で書いてください。")
+                bundle.error(f, row.line, column, _("学年コード「%(grade)s」は日本プロファイルにありません。"
+                                                           "P1〜P6・J1〜J3・H1〜H3・E1〜E3 で書いてください。")
+                             % {"grade": grade})
 
 
 def _parse_file(bundle: Bundle, file_spec: spec.FileSpec, data: bytes, mode: str) -> None:
@@ -278,13 +291,15 @@ def _parse_file(bundle: Bundle, file_spec: spec.FileSpec, data: bytes, mode: str
     seen: dict[str, int] = {}
     for line, record in records:
         if len(record) != len(header):
-            bundle.error(f, line, "", f"列の数（{len(record)}）が見出し（{len(header)}）と合いません。カンマや引用符を確認してください。")
+            bundle.error(f, line, "", _("列の数（%(got)d）が見出し（%(expected)d）と合いません。カンマや引用符を確認してください。")
+                         % {"got": len(record), "expected": len(header)})
             continue
         row = Row(line, dict(zip(header, record, strict=True)))
         _check_row(bundle, file_spec, mode, row)
         sourced_id = row["sourcedId"]
         if sourced_id in seen:
-            bundle.error(f, line, "sourcedId", f"sourcedId「{sourced_id}」が {seen[sourced_id]}行目と重複しています。")
+            bundle.error(f, line, "sourcedId", _("sourcedId「%(sid)s」が %(line)d行目と重複しています。")
+                         % {"sid": sourced_id, "line": seen[sourced_id]})
         seen.setdefault(sourced_id, line)
         rows.append(row)
     bundle.rows[file_spec.name] = rows
@@ -319,7 +334,8 @@ def _resolve(bundle: Bundle, refs: _Refs, lookup: KnownLookup | None) -> None:
     existing = lookup(wanted) if lookup is not None and wanted else {}
     for file, line, column, value, target in refs.pending:
         if value not in existing.get(target, set()):
-            bundle.error(file, line, column, f"「{value}」は {target}.csv にありません（参照先の sourcedId を確認してください）。")
+            bundle.error(file, line, column, _("「%(value)s」は %(target)s.csv にありません（参照先の sourcedId を確認してください）。")
+                         % {"value": value, "target": target})
 
 
 def _check_japan_profile(bundle: Bundle, known: _Refs) -> None:
@@ -331,76 +347,77 @@ def _check_japan_profile(bundle: Bundle, known: _Refs) -> None:
             try:
                 codes.validate_school_code(identifier)
             except codes.CodeError as exc:
-                bundle.error("orgs.csv", row.line, "identifier", f"学校の identifier は学校コード（13桁）です: {exc}")
+                bundle.error("orgs.csv", row.line, "identifier", _("学校の identifier は学校コード（13桁）です: %(error)s") % {"error": exc})
             parent = _ref(bundle, "orgs.csv", row, "parentSourcedId", "orgs", known)
             if not row["parentSourcedId"]:
-                bundle.error("orgs.csv", row.line, "parentSourcedId", "学校の parentSourcedId には設置者（district）の sourcedId を入れてください。")
+                bundle.error("orgs.csv", row.line, "parentSourcedId", _("学校の parentSourcedId には設置者（district）の sourcedId を入れてください。"))
             elif parent is not None and parent["type"] != "district":
-                bundle.error("orgs.csv", row.line, "parentSourcedId", "学校の親は district（教育委員会）にしてください。")
+                bundle.error("orgs.csv", row.line, "parentSourcedId", _("学校の親は district（教育委員会）にしてください。"))
         elif row["type"] == "district" and not _BOARD_CODE.match(identifier):
-            bundle.error("orgs.csv", row.line, "identifier", "district の identifier は教育委員会コード（数字6桁）にしてください。")
+            bundle.error("orgs.csv", row.line, "identifier", _("district の identifier は教育委員会コード（数字6桁）にしてください。"))
     for row in bundle.rows.get("academicSessions", []):
         if row["status"] == "tobedeleted":
             continue
         start, end = _parse_date(row["startDate"]), _parse_date(row["endDate"])
         if start and end and start > end:
-            bundle.error("academicSessions.csv", row.line, "endDate", "endDate は startDate 以降にしてください。")
+            bundle.error("academicSessions.csv", row.line, "endDate", _("endDate は startDate 以降にしてください。"))
         year = row["schoolYear"]
         if not re.fullmatch(r"\d{4}", year):
-            bundle.error("academicSessions.csv", row.line, "schoolYear", "schoolYear は西暦4桁の年度（例 2026）にしてください。")
+            bundle.error("academicSessions.csv", row.line, "schoolYear", _("schoolYear は西暦4桁の年度（例 2026）にしてください。"))
             continue
         first, last = datetime.date(int(year), 4, 1), datetime.date(int(year) + 1, 3, 31)
         if row["type"] == "schoolYear":
             if row["title"] != f"{year}年度":
-                bundle.error("academicSessions.csv", row.line, "title", f"年度の title は「{year}年度」にしてください。")
+                bundle.error("academicSessions.csv", row.line, "title", _("年度の title は「%(year)s年度」にしてください。") % {"year": year})
             if row["parentSourcedId"]:
-                bundle.error("academicSessions.csv", row.line, "parentSourcedId", "年度（schoolYear）には親を指定しません。空欄にしてください。")
+                bundle.error("academicSessions.csv", row.line, "parentSourcedId", _("年度（schoolYear）には親を指定しません。空欄にしてください。"))
         else:
             parent = _ref(bundle, "academicSessions.csv", row, "parentSourcedId", "academicSessions", known)
             if not row["parentSourcedId"]:
-                bundle.error("academicSessions.csv", row.line, "parentSourcedId", "学期には親の年度（schoolYear）の sourcedId を入れてください。")
+                bundle.error("academicSessions.csv", row.line, "parentSourcedId", _("学期には親の年度（schoolYear）の sourcedId を入れてください。"))
             elif parent is not None and parent["type"] != "schoolYear":
-                bundle.error("academicSessions.csv", row.line, "parentSourcedId", "学期の親は schoolYear にしてください。")
+                bundle.error("academicSessions.csv", row.line, "parentSourcedId", _("学期の親は schoolYear にしてください。"))
         for column, day in (("startDate", start), ("endDate", end)):
             if day and not first <= day <= last:
-                bundle.error("academicSessions.csv", row.line, column, f"{year}年度（{first}〜{last}）の中の日付にしてください。")
+                bundle.error("academicSessions.csv", row.line, column, _("%(year)s年度（%(first)s〜%(last)s）の中の日付にしてください。")
+                             % {"year": year, "first": first, "last": last})
     for row in bundle.rows.get("courses", []):
         if row["status"] == "tobedeleted":
             continue
         if row["courseCode"]:
-            bundle.error("courses.csv", row.line, "courseCode", "日本プロファイルでは courseCode は空欄にします。")
+            bundle.error("courses.csv", row.line, "courseCode", _("日本プロファイルでは courseCode は空欄にします。"))
         session = _ref(bundle, "courses.csv", row, "schoolYearSourcedId", "academicSessions", known)
         if session is not None and session["type"] != "schoolYear":
-            bundle.error("courses.csv", row.line, "schoolYearSourcedId", "schoolYearSourcedId には年度（schoolYear）を指定してください。")
+            bundle.error("courses.csv", row.line, "schoolYearSourcedId", _("schoolYearSourcedId には年度（schoolYear）を指定してください。"))
         org = _ref(bundle, "courses.csv", row, "orgSourcedId", "orgs", known)
         if org is not None and org["type"] != "school":
-            bundle.error("courses.csv", row.line, "orgSourcedId", "orgSourcedId には学校（school）を指定してください。")
+            bundle.error("courses.csv", row.line, "orgSourcedId", _("orgSourcedId には学校（school）を指定してください。"))
     for row in bundle.rows.get("classes", []):
         if row["status"] == "tobedeleted":
             continue
         _ref(bundle, "classes.csv", row, "courseSourcedId", "courses", known)
         school = _ref(bundle, "classes.csv", row, "schoolSourcedId", "orgs", known)
         if school is not None and school["type"] != "school":
-            bundle.error("classes.csv", row.line, "schoolSourcedId", "schoolSourcedId には学校（school）を指定してください。")
+            bundle.error("classes.csv", row.line, "schoolSourcedId", _("schoolSourcedId には学校（school）を指定してください。"))
         for term in filter(None, (t.strip() for t in row["termSourcedIds"].split(","))):
             _ref(bundle, "classes.csv", row, "termSourcedIds", "academicSessions", known, value=term)
         if row["classType"] == "homeroom" and len([g for g in row["grades"].split(",") if g.strip()]) != 1:
-            bundle.error("classes.csv", row.line, "grades", "学級（homeroom）には学年コードを1つだけ入れてください。")
+            bundle.error("classes.csv", row.line, "grades", _("学級（homeroom）には学年コードを1つだけ入れてください。"))
         special = row["metadata.jp.specialNeeds"]
         category = row["metadata.komu.specialNeedsCategory"]
         if category and special != "true":
             bundle.error("classes.csv", row.line, "metadata.komu.specialNeedsCategory",
-                         "障害種別は特別支援学級（metadata.jp.specialNeeds が true）にだけ入れられます。")
+                         _("障害種別は特別支援学級（metadata.jp.specialNeeds が true）にだけ入れられます。"))
     for row in bundle.rows.get("users", []):
         if row["status"] == "tobedeleted":
             continue
         for column in ("metadata.jp.kanaGivenName", "metadata.jp.kanaFamilyName", "metadata.jp.kanaMiddleName"):
             if row[column] and not is_valid_kana(row[column]):
-                bundle.error("users.csv", row.line, column, "ふりがなはカタカナ（またはひらがな）で書いてください。")
+                bundle.error("users.csv", row.line, column, _("ふりがなはカタカナ（またはひらがな）で書いてください。"))
         _ref(bundle, "users.csv", row, "primaryOrgSourcedId", "orgs", known)
         home = _ref(bundle, "users.csv", row, "metadata.jp.homeClass", "classes", known)
         if home is not None and home["classType"] != "homeroom":
-            bundle.error("users.csv", row.line, "metadata.jp.homeClass", "metadata.jp.homeClass には学級（homeroom）を指定してください。")
+            bundle.error("users.csv", row.line, "metadata.jp.homeClass", _("metadata.jp.homeClass には学級（homeroom）を指定してください。"))
         for agent in filter(None, (a.strip() for a in row["agentSourcedIds"].split(","))):
             _ref(bundle, "users.csv", row, "agentSourcedIds", "users", known, value=agent)
     for row in bundle.rows.get("roles", []):
@@ -410,10 +427,11 @@ def _check_japan_profile(bundle: Bundle, known: _Refs) -> None:
         org = _ref(bundle, "roles.csv", row, "orgSourcedId", "orgs", known)
         if org is not None and row["role"] in ("student", "teacher", "principal", "siteAdministrator") \
                 and org["type"] != "school":
-            bundle.error("roles.csv", row.line, "orgSourcedId", f"{row['role']} の所属（orgSourcedId）は学校（school）にしてください。")
+            bundle.error("roles.csv", row.line, "orgSourcedId", _("%(role)s の所属（orgSourcedId）は学校（school）にしてください。")
+                         % {"role": row["role"]})
         begin, end = _parse_date(row["beginDate"]), _parse_date(row["endDate"])
         if begin and end and begin > end:
-            bundle.error("roles.csv", row.line, "endDate", "endDate は beginDate 以降にしてください。")
+            bundle.error("roles.csv", row.line, "endDate", _("endDate は beginDate 以降にしてください。"))
     for row in bundle.rows.get("enrollments", []):
         if row["status"] == "tobedeleted":
             continue
@@ -421,19 +439,19 @@ def _check_japan_profile(bundle: Bundle, known: _Refs) -> None:
         _ref(bundle, "enrollments.csv", row, "userSourcedId", "users", known)
         school = _ref(bundle, "enrollments.csv", row, "schoolSourcedId", "orgs", known)
         if klass is not None and school is not None and klass["schoolSourcedId"] != row["schoolSourcedId"]:
-            bundle.error("enrollments.csv", row.line, "schoolSourcedId", "学級の学校（classes.csv の schoolSourcedId）と一致させてください。")
+            bundle.error("enrollments.csv", row.line, "schoolSourcedId", _("学級の学校（classes.csv の schoolSourcedId）と一致させてください。"))
         number = row["metadata.jp.ShussekiNo"]
         if number and not (number.isascii() and number.isdigit() and 1 <= int(number) <= 999):
-            bundle.error("enrollments.csv", row.line, "metadata.jp.ShussekiNo", "出席番号は 1〜999 の半角数字にしてください。")
+            bundle.error("enrollments.csv", row.line, "metadata.jp.ShussekiNo", _("出席番号は 1〜999 の半角数字にしてください。"))
         if row["role"] == "student" and klass is not None and klass["classType"] == "homeroom" and not number:
-            bundle.error("enrollments.csv", row.line, "metadata.jp.ShussekiNo", "学級（homeroom）の児童生徒には出席番号を入れてください。")
+            bundle.error("enrollments.csv", row.line, "metadata.jp.ShussekiNo", _("学級（homeroom）の児童生徒には出席番号を入れてください。"))
     for row in bundle.rows.get("demographics", []):
         if row["status"] == "tobedeleted":
             continue
         _ref(bundle, "demographics.csv", row, "sourcedId", "users", known)
         birth = _parse_date(row["birthDate"])
         if birth and birth > datetime.date.today():
-            bundle.error("demographics.csv", row.line, "birthDate", "生年月日が未来の日付です。")
+            bundle.error("demographics.csv", row.line, "birthDate", _("生年月日が未来の日付です。"))
 
 
 def validate_bundle(files: Mapping[str, bytes], *, known: KnownLookup | None = None) -> Bundle:

@@ -25,6 +25,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from komu.access import roles, scope
 from komu.access.scope import Actor, Grant
@@ -63,8 +64,9 @@ class ImportReport:
 
     @property
     def created_list(self) -> list[tuple[str, int]]:
-        """For templates (a Counter's `.items` would be read as the key "items")."""
-        return list(self.created.items())
+        """For templates (a Counter's `.items` would be read as the key "items"); the keys stay Japanese (they
+        are also the audit detail), the labels are translated."""
+        return [(_(label), count) for label, count in self.created.items()]
 
 
 class _Abort(Exception):
@@ -178,7 +180,7 @@ class _Applier:
             board = Board.objects.filter(pk=key).first() if key else Board.objects.filter(code=code).first()
             if board is None:
                 board = self.call("orgs", row, directory.board_create, data=directory.BoardInput(code=code, name=row["name"]))
-                self.report.created["教育委員会"] += 1
+                self.report.created[gettext_noop("教育委員会")] += 1
             elif board.code != code:
                 self.fail("orgs", row, "identifier", _("この sourcedId の教育委員会コードは「%(code)s」です。") % {"code": board.code})
             self.remember(Kind.DISTRICT, board.pk, sid, file="orgs", row=row, board_id=board.pk)
@@ -198,7 +200,7 @@ class _Applier:
             if school is None:
                 school = self.call("orgs", row, directory.school_create,
                                    data=directory.SchoolInput(code=code, name=row["name"], board_id=parent.pk))
-                self.report.created["学校"] += 1
+                self.report.created[gettext_noop("学校")] += 1
             elif school.board_id != parent.pk:
                 self.fail("orgs", row, "parentSourcedId", _("学校「%(name)s」の設置者が違います。") % {"name": school.name})
             self.remember(Kind.SCHOOL, school.pk, sid, file="orgs", row=row, school_id=school.pk)
@@ -238,7 +240,7 @@ class _Applier:
                 if sy is None:
                     sy = self.call("academicSessions", session, directory.school_year_create, school_id=school.pk,
                                    year=year, start_date=start, end_date=end)
-                    self.report.created["年度"] += 1
+                    self.report.created[gettext_noop("年度")] += 1
                 self.years[(school_sid, year)] = sy
                 if len(seen) == 1:
                     self.remember(Kind.SCHOOL_YEAR, sy.pk, sid, file="academicSessions", row=session,
@@ -260,7 +262,7 @@ class _Applier:
                       for r in rows]
             existing = list(self.call("academicSessions", rows[0], directory.terms_set, school_year_id=sy.pk,
                                       terms=inputs))
-            self.report.created["学期"] += len(existing)
+            self.report.created[gettext_noop("学期")] += len(existing)
         if len(existing) != len(rows):
             self.fail("academicSessions", rows[0], "parentSourcedId", _("%(year)sの学期の数が登録済みのもの（%(n)d）と違います。") % {"year": sy, "n": len(existing)})
         if self.local(Kind.SCHOOL_YEAR, year_sid) == str(sy.pk):
@@ -303,7 +305,7 @@ class _Applier:
                     kind=HomeroomClass.Kind.SPECIAL_NEEDS if special else HomeroomClass.Kind.REGULAR,
                     special_needs_category=category if special else "")
                 klass = self.call("classes", row, directory.homeroom_class_create, school_year_id=sy.pk, data=data)
-                self.report.created["学級"] += 1
+                self.report.created[gettext_noop("学級")] += 1
             assert klass is not None
             self.remember(Kind.CLASS, klass.pk, sid, file="classes", row=row, school_id=school.pk)
             if course is not None:
@@ -353,7 +355,7 @@ class _Applier:
         student = Student.objects.filter(pk=key).first() if key else None
         if student is None:
             student = self.call("users", row, students.student_create, school=school, data=data)
-            self.report.created["児童生徒"] += 1
+            self.report.created[gettext_noop("児童生徒")] += 1
             self.remember(Kind.STUDENT, student.pk, sid, file="users", row=row, school_id=school.pk)
         else:
             fields = ["family_name", "given_name", "family_name_kana", "given_name_kana", "sex", "birth_date"]
@@ -379,7 +381,7 @@ class _Applier:
             user.save(update_fields=["display_name_kana", "is_active"])
             audit_record(actor=self.actor.user, action="oneroster.import.staff_reading", obj=user,
                          fields=["display_name_kana", "is_active"], detail={"sourced_id": sid})
-            self.report.created["教職員"] += 1
+            self.report.created[gettext_noop("教職員")] += 1
         elif user.kind != "staff":
             self.fail("users", row, "username", _("このログインIDは教職員のものではありません。"))
         self.remember(Kind.STAFF, user.pk, sid, file="users", row=row)
@@ -414,7 +416,7 @@ class _Applier:
                     start_date=datetime.date.fromisoformat(row["beginDate"]) if row["beginDate"] else None,
                     end_date=datetime.date.fromisoformat(row["endDate"]) if row["endDate"] else None)
                 assignment = self.call("roles", row, directory.staff_assignment_create, data=data)
-                self.report.created["教職員の配置"] += 1
+                self.report.created[gettext_noop("教職員の配置")] += 1
             self.remember(Kind.STAFF_ROLE, assignment.pk, row["sourcedId"], file="roles", row=row,
                           school_id=school.pk)
             if enrollment is not None:
@@ -438,7 +440,7 @@ class _Applier:
                     self.fail("enrollments", row, "classSourcedId", _("この児童生徒は同じ年度の別の学級に在籍しています。学級の変更は学級編制の画面で行ってください。"))
                 membership = self.call("enrollments", row, students.membership_assign, student=student,
                                        homeroom_class=klass, shusseki_no=number)
-                self.report.created["学級在籍"] += 1
+                self.report.created[gettext_noop("学級在籍")] += 1
             elif membership.shusseki_no != number:
                 self.fail("enrollments", row, "metadata.jp.ShussekiNo",
                           _("登録済みの出席番号（%(n)d）と違います。出席番号の変更は Komu の画面で行ってください。") % {"n": membership.shusseki_no})
