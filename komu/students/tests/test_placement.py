@@ -203,7 +203,7 @@ def test_applying_a_proposal_is_all_or_nothing(world: World, monkeypatch: pytest
             raise RuntimeError("disk full")
         return 0
 
-    monkeypatch.setattr(services, "_renumber_class", failing_renumber)
+    monkeypatch.setattr(services.placement, "_renumber_class", failing_renumber)
     with pytest.raises(RuntimeError):
         placement_apply_proposal(
             actor=get_actor(world.user("school_admin_a")), school_id=world.school_a.pk, year=year.year,

@@ -175,7 +175,7 @@ def test_failure_midway_leaves_nothing(world: World, monkeypatch: pytest.MonkeyP
     year = world.class_a1.school_year.year
     actor = get_actor(world.user("principal_a"))
     plan = rollover_preview(actor=actor, school_id=world.school_a.pk, from_year=year)
-    real = services._renumber_class
+    real = services.rollover._renumber_class
     calls = []
 
     def failing(actor: Any, klass: HomeroomClass) -> int:
@@ -184,7 +184,7 @@ def test_failure_midway_leaves_nothing(world: World, monkeypatch: pytest.MonkeyP
             raise RuntimeError("connection lost")
         return real(actor, klass)
 
-    monkeypatch.setattr(services, "_renumber_class", failing)
+    monkeypatch.setattr(services.rollover, "_renumber_class", failing)
     with pytest.raises(RuntimeError):
         rollover_apply(actor=actor, school_id=world.school_a.pk, from_year=year,
                        plan_options=_options(plan, graduation=datetime.date(year + 1, 3, 19)))
