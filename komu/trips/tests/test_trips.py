@@ -234,6 +234,9 @@ def test_principal_drafts_the_ppc_incident_from_a_lost_phone(world: World, signe
     client = signed_in("principal_a")
     page = client.get(reverse("trips:detail", args=[trip.pk])).content.decode()
     assert "事故報告を作成する" in page
+    # The lost-phone table stands once, in the content: not in the page title, breadcrumbs or heading.
+    assert page.count('id="incidents-title"') == 1 and page.count("事故報告を作成する") == 1
+    assert f"<title>{trip.title} |" in page
     response = client.post(reverse("trips:incident_report", args=[trip.pk, report.pk]))
     incident = Incident.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("privacy:incident_detail",
