@@ -29,7 +29,6 @@ _MAX_EMERGENCY_CONTACTS = 10
 _MAX_NOTE = 200
 
 
-
 @transaction.atomic
 def emergency_contact_set(*, actor: Actor, student_id: Any,
                           contacts: Sequence[EmergencyContactInput]) -> list[EmergencyContact]:

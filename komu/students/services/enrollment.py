@@ -21,7 +21,6 @@ from komu.students.services._common import _EARLIEST_BIRTH_DATE, _checked_text, 
 _MAX_REASON = 500
 
 
-
 def _school_year_end(school: School, day: datetime.date) -> datetime.date:
     """The last day of the school year that contains `day`, per the school's own 年度 if recorded."""
     year = fiscal_year_of(day)

@@ -37,10 +37,9 @@ class GuardianInput:
     address: str = ""
 
 
-@transaction.atomic
-def guardian_create_for(*, actor: Actor, student: Student, data: GuardianInput, relationship: str,
-                        priority: int = 1, user: Any = None) -> Guardian:
-    _require_edit(actor, student.school)
+def _guardian_names_and_phone(data: GuardianInput) -> dict[str, Any]:
+    """The checks guardian_create_for and guardian_update_for make (rosters, imports): names, readings and phone,
+    normalised. The record screens' guardian_add / guardian_update check more (_clean_guardian)."""
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
     for name in ("family_name", "given_name"):
@@ -60,6 +59,14 @@ def guardian_create_for(*, actor: Actor, student: Student, data: GuardianInput, 
         errors.setdefault("phone", []).append(str(exc))
     if errors:
         raise ValidationFailed("入力内容を確認してください。", errors=errors)
+    return values
+
+
+@transaction.atomic
+def guardian_create_for(*, actor: Actor, student: Student, data: GuardianInput, relationship: str,
+                        priority: int = 1, user: Any = None) -> Guardian:
+    _require_edit(actor, student.school)
+    values = _guardian_names_and_phone(data)
     guardian = Guardian(user=user, email=data.email.strip(), address=data.address, **values)
     _save(guardian)
     link = GuardianLink(guardian=guardian, student=student, relationship=relationship, priority=priority)
@@ -73,8 +80,6 @@ def guardian_create_for(*, actor: Actor, student: Student, data: GuardianInput, 
     return guardian
 
 
-
-
 @transaction.atomic
 def guardian_update_for(*, actor: Actor, student_id: Any, guardian_id: Any, data: GuardianInput,
                         relationship: str | None = None) -> Guardian:
@@ -84,25 +89,7 @@ def guardian_update_for(*, actor: Actor, student_id: Any, guardian_id: Any, data
         GuardianLink.objects.filter(student=student).select_related("guardian"), guardian_id=guardian_id
     )
     guardian = link.guardian
-    errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {}
-    for name in ("family_name", "given_name"):
-        try:
-            values[name] = check_name(getattr(data, name)).value
-        except TextError as exc:
-            errors.setdefault(name, []).append(str(exc))
-    for name in ("family_name_kana", "given_name_kana"):
-        raw = getattr(data, name)
-        try:
-            values[name] = normalize_kana(raw) if raw else ""
-        except TextError as exc:
-            errors.setdefault(name, []).append(str(exc))
-    try:
-        values["phone"] = normalize_phone(data.phone) if data.phone else ""
-    except TextError as exc:
-        errors.setdefault("phone", []).append(str(exc))
-    if errors:
-        raise ValidationFailed("入力内容を確認してください。", errors=errors)
+    values = _guardian_names_and_phone(data)
     values.update(email=data.email.strip(), address=data.address)
     changed = [name for name, value in values.items() if getattr(guardian, name) != value]
     for name, value in values.items():
@@ -118,7 +105,6 @@ def guardian_update_for(*, actor: Actor, student_id: Any, guardian_id: Any, data
         scope=Scope(school_id=student.school_id, board_id=student.school.board_id),
     )
     return guardian
-
 
 
 # --- 保護者 (guardians) from the pupil's record screens ----------------------------------------------------------------

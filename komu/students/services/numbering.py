@@ -119,7 +119,6 @@ def _renumber_class(actor: Actor, homeroom_class: HomeroomClass) -> int:
     return len(changed)
 
 
-
 # --- 出席番号の規則 (numbering rule setting); views: komu/students/views (numbering_rule) ---------------------------
 
 def kana_order_key(student: Student) -> tuple[Any, ...]:

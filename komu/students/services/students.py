@@ -98,8 +98,6 @@ def _clean_student_input(data: StudentInput) -> tuple[dict[str, Any], bool]:
     return values, needs_review
 
 
-
-
 @transaction.atomic
 def student_create(*, actor: Actor, school: School, data: StudentInput) -> Student:
     _require_edit(actor, school)
