@@ -10,6 +10,7 @@ from typing import ClassVar
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.security.fields import BlindIndexField, EncryptedTextField
 
@@ -27,8 +28,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person who signs in: staff (MFA required) or guardian (MFA optional)."""
 
     class Kind(models.TextChoices):
-        STAFF = "staff", "教職員・行政"
-        GUARDIAN = "guardian", "保護者"
+        STAFF = "staff", _("教職員・行政")
+        GUARDIAN = "guardian", _("保護者")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     username = models.CharField("ログインID", max_length=150, unique=True)

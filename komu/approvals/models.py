@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.directory.models import Role, School
@@ -40,11 +41,11 @@ class ApprovalChain(TimestampedModel):
 
 class ApprovalRequest(TimestampedModel):
     class Status(models.TextChoices):
-        PENDING = "pending", "決裁中"
-        APPROVED = "approved", "承認済み"
-        RETURNED = "returned", "差し戻し"
-        WITHDRAWN = "withdrawn", "取り下げ"
-        SUPERSEDED = "superseded", "訂正により再決裁"
+        PENDING = "pending", _("決裁中")
+        APPROVED = "approved", _("承認済み")
+        RETURNED = "returned", _("差し戻し")
+        WITHDRAWN = "withdrawn", _("取り下げ")
+        SUPERSEDED = "superseded", _("訂正により再決裁")
 
     school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="approval_requests")
     document_type = models.CharField("文書の種類", max_length=60)
@@ -81,12 +82,12 @@ class ApprovalAction(models.Model):
     """One step taken: submitted, approved (sealed), returned, delegated, withdrawn."""
 
     class Kind(models.TextChoices):
-        SUBMIT = "submit", "申請"
-        APPROVE = "approve", "承認"
-        RETURN = "return", "差し戻し"
-        WITHDRAW = "withdraw", "取り下げ"
-        REMIND = "remind", "督促"
-        SUPERSEDE = "supersede", "訂正により再決裁"
+        SUBMIT = "submit", _("申請")
+        APPROVE = "approve", _("承認")
+        RETURN = "return", _("差し戻し")
+        WITHDRAW = "withdraw", _("取り下げ")
+        REMIND = "remind", _("督促")
+        SUPERSEDE = "supersede", _("訂正により再決裁")
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="actions")
     step = models.PositiveSmallIntegerField()

@@ -13,6 +13,7 @@ import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.directory.models import HomeroomClass, School, SchoolYear
@@ -22,14 +23,14 @@ from komu.security.fields import EncryptedTextField
 class MarkKind(models.TextChoices):
     """One mark per pupil per school day. 出席 is the absence of a mark (or an explicit one after a change)."""
 
-    PRESENT = "present", "出席"
-    ABSENT = "absent", "欠席"
-    LATE = "late", "遅刻"
-    EARLY_LEAVE = "early_leave", "早退"
-    LATE_AND_EARLY = "late_early", "遅刻・早退"
-    SUSPENSION = "suspension", "出席停止"
-    MOURNING = "mourning", "忌引"
-    OFFICIAL = "official", "公欠"
+    PRESENT = "present", _("出席")
+    ABSENT = "absent", _("欠席")
+    LATE = "late", _("遅刻")
+    EARLY_LEAVE = "early_leave", _("早退")
+    LATE_AND_EARLY = "late_early", _("遅刻・早退")
+    SUSPENSION = "suspension", _("出席停止")
+    MOURNING = "mourning", _("忌引")
+    OFFICIAL = "official", _("公欠")
 
 
 # The symbols of the paper 出席簿 (domain.md §3), shown in the monthly register and its PDF.
@@ -45,43 +46,43 @@ PAPER_SYMBOL = {
 
 
 class AbsenceReason(models.TextChoices):
-    ILLNESS = "illness", "病気"
-    ACCIDENT = "accident", "事故"
-    OTHER = "other", "その他"
+    ILLNESS = "illness", _("病気")
+    ACCIDENT = "accident", _("事故")
+    OTHER = "other", _("その他")
 
 
 ABSENCE_SYMBOL = {AbsenceReason.ILLNESS: "病", AbsenceReason.ACCIDENT: "事", AbsenceReason.OTHER: "他"}
 
 
 class SuspensionKind(models.TextChoices):
-    INFECTIOUS = "infectious", "感染症（学校保健安全法第19条）"
-    CONDUCT = "conduct", "性行不良（学校教育法第35条）"
-    DISASTER = "disaster", "非常変災"
-    OTHER = "other", "その他校長が認める事由"
+    INFECTIOUS = "infectious", _("感染症（学校保健安全法第19条）")
+    CONDUCT = "conduct", _("性行不良（学校教育法第35条）")
+    DISASTER = "disaster", _("非常変災")
+    OTHER = "other", _("その他校長が認める事由")
 
 
 class Disease(models.TextChoices):
     """Infectious diseases for 出席停止 (学校保健安全法施行規則 §18); the list is the common subset schools report."""
 
-    INFLUENZA = "influenza", "インフルエンザ"
-    COVID19 = "covid19", "新型コロナウイルス感染症"
-    PERTUSSIS = "pertussis", "百日咳"
-    MEASLES = "measles", "麻しん"
-    MUMPS = "mumps", "流行性耳下腺炎"
-    RUBELLA = "rubella", "風しん"
-    VARICELLA = "varicella", "水痘"
-    PHARYNGOCONJUNCTIVAL = "pcf", "咽頭結膜熱"
-    TUBERCULOSIS = "tuberculosis", "結核"
-    EPIDEMIC_KERATOCONJUNCTIVITIS = "ekc", "流行性角結膜炎"
-    GASTROENTERITIS = "gastroenteritis", "感染性胃腸炎"
-    OTHER = "other", "その他の感染症"
+    INFLUENZA = "influenza", _("インフルエンザ")
+    COVID19 = "covid19", _("新型コロナウイルス感染症")
+    PERTUSSIS = "pertussis", _("百日咳")
+    MEASLES = "measles", _("麻しん")
+    MUMPS = "mumps", _("流行性耳下腺炎")
+    RUBELLA = "rubella", _("風しん")
+    VARICELLA = "varicella", _("水痘")
+    PHARYNGOCONJUNCTIVAL = "pcf", _("咽頭結膜熱")
+    TUBERCULOSIS = "tuberculosis", _("結核")
+    EPIDEMIC_KERATOCONJUNCTIVITIS = "ekc", _("流行性角結膜炎")
+    GASTROENTERITIS = "gastroenteritis", _("感染性胃腸炎")
+    OTHER = "other", _("その他の感染症")
 
 
 class MarkSource(models.TextChoices):
-    TEACHER = "teacher", "担任が入力"
-    GUARDIAN = "guardian", "保護者の連絡（アプリ）"
-    PHONE = "phone", "保護者の連絡（電話）"
-    AMENDMENT = "amendment", "承認後の訂正"
+    TEACHER = "teacher", _("担任が入力")
+    GUARDIAN = "guardian", _("保護者の連絡（アプリ）")
+    PHONE = "phone", _("保護者の連絡（電話）")
+    AMENDMENT = "amendment", _("承認後の訂正")
 
 
 def default_bereavement_limits() -> dict[str, int]:
@@ -151,9 +152,9 @@ class CalendarDay(models.Model):
     振替休業), or a school-wide closure (臨時休業). National holidays come from jpholiday and need no row."""
 
     class Kind(models.TextChoices):
-        SCHOOL_DAY = "school_day", "授業日"
-        HOLIDAY = "holiday", "休業日"
-        SCHOOL_CLOSURE = "school_closure", "臨時休業"
+        SCHOOL_DAY = "school_day", _("授業日")
+        HOLIDAY = "holiday", _("休業日")
+        SCHOOL_CLOSURE = "school_closure", _("臨時休業")
 
     school_year = models.ForeignKey(SchoolYear, on_delete=models.CASCADE, related_name="calendar_days")
     date = models.DateField("日付")
@@ -312,9 +313,9 @@ class GuardianReport(PersonalDataModel):
     2文科初第1026号): login id, time, content and its hash; the health content (symptoms, note) is encrypted."""
 
     class Kind(models.TextChoices):
-        ABSENT = "absent", "欠席"
-        LATE = "late", "遅刻"
-        EARLY_LEAVE = "early_leave", "早退"
+        ABSENT = "absent", _("欠席")
+        LATE = "late", _("遅刻")
+        EARLY_LEAVE = "early_leave", _("早退")
 
     student = models.ForeignKey("students.Student", on_delete=models.CASCADE, related_name="guardian_reports")
     guardian_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -349,11 +350,11 @@ class MonthlyRegister(TimestampedModel):
     is the canonical hash of the month's marks and totals at submission: each approval seal signs it."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "入力中"
-        SUBMITTED = "submitted", "決裁中"
-        APPROVED = "approved", "承認済み"
-        AMENDED = "amended", "訂正あり（再決裁待ち）"
-        LOCKED = "locked", "年度末確定"
+        OPEN = "open", _("入力中")
+        SUBMITTED = "submitted", _("決裁中")
+        APPROVED = "approved", _("承認済み")
+        AMENDED = "amended", _("訂正あり（再決裁待ち）")
+        LOCKED = "locked", _("年度末確定")
 
     homeroom_class = models.ForeignKey(HomeroomClass, on_delete=models.CASCADE, related_name="monthly_registers")
     year = models.PositiveIntegerField("年")
@@ -400,10 +401,10 @@ class SaveReceipt(models.Model):
 class LongAbsenceCategory(models.TextChoices):
     """The reason categories of MEXT's 児童生徒の問題行動・不登校等生徒指導上の諸課題に関する調査 (長期欠席)."""
 
-    ILLNESS = "illness", "病気"
-    ECONOMIC = "economic", "経済的理由"
-    FUTOKO = "futoko", "不登校"
-    OTHER = "other", "その他"
+    ILLNESS = "illness", _("病気")
+    ECONOMIC = "economic", _("経済的理由")
+    FUTOKO = "futoko", _("不登校")
+    OTHER = "other", _("その他")
 
 
 class LongAbsenceRecord(TimestampedModel):

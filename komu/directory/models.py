@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.core import codes, wareki
 from komu.core.models import TimestampedModel
@@ -32,8 +33,8 @@ class Board(TimestampedModel):
     """教育委員会: prefectural (runs prefectural high schools) or municipal (runs elementary and junior highs)."""
 
     class Kind(models.TextChoices):
-        PREFECTURAL = "prefectural", "都道府県教育委員会"
-        MUNICIPAL = "municipal", "市区町村教育委員会"
+        PREFECTURAL = "prefectural", _("都道府県教育委員会")
+        MUNICIPAL = "municipal", _("市区町村教育委員会")
 
     code = models.CharField("教育委員会コード", max_length=6, unique=True)
     name = models.CharField("名称", max_length=100)
@@ -158,11 +159,14 @@ class HomeroomClass(TimestampedModel):
     """学級 (homeroom) for one school year, including 特別支援学級."""
 
     class Kind(models.TextChoices):
-        REGULAR = "regular", "通常の学級"
-        SPECIAL_NEEDS = "special_needs", "特別支援学級"
+        REGULAR = "regular", _("通常の学級")
+        SPECIAL_NEEDS = "special_needs", _("特別支援学級")
 
     class SpecialNeedsCategory(models.TextChoices):
-        """The kinds of 特別支援学級 that 学校教育法 §81(2) lists (自閉症・情緒障害 per MEXT notice 2009)."""
+        """The kinds of 特別支援学級 that 学校教育法 §81(2) lists (自閉症・情緒障害 per MEXT notice 2009).
+
+        The labels stay plain Japanese: the class-formation proposal matches them against the category text
+        recorded for a pupil (komu.students.services.placement), whatever the screen's language."""
 
         INTELLECTUAL = "intellectual", "知的障害"
         PHYSICAL = "physical", "肢体不自由"
@@ -211,17 +215,17 @@ class HomeroomClass(TimestampedModel):
 class Role(models.TextChoices):
     """The roles of domain.md §1 / issue 2. Capabilities per role live in komu.access.roles."""
 
-    OPERATOR = "operator", "システム運用者"
-    NATIONAL_ANALYST = "national_analyst", "国の分析担当"
-    PREFECTURAL_ANALYST = "prefectural_analyst", "都道府県の分析担当"
-    BOARD_OFFICER = "board_officer", "教育委員会担当者"
-    SCHOOL_ADMIN = "school_admin", "学校事務・教頭"
-    PRINCIPAL = "principal", "校長"
-    VICE_PRINCIPAL = "vice_principal", "副校長"
-    HOMEROOM_TEACHER = "homeroom_teacher", "学級担任"
-    TEACHER = "teacher", "教員"
-    SCHOOL_NURSE = "school_nurse", "養護教諭"
-    GUARDIAN = "guardian", "保護者"
+    OPERATOR = "operator", _("システム運用者")
+    NATIONAL_ANALYST = "national_analyst", _("国の分析担当")
+    PREFECTURAL_ANALYST = "prefectural_analyst", _("都道府県の分析担当")
+    BOARD_OFFICER = "board_officer", _("教育委員会担当者")
+    SCHOOL_ADMIN = "school_admin", _("学校事務・教頭")
+    PRINCIPAL = "principal", _("校長")
+    VICE_PRINCIPAL = "vice_principal", _("副校長")
+    HOMEROOM_TEACHER = "homeroom_teacher", _("学級担任")
+    TEACHER = "teacher", _("教員")
+    SCHOOL_NURSE = "school_nurse", _("養護教諭")
+    GUARDIAN = "guardian", _("保護者")
 
 
 BOARD_ROLES = {Role.BOARD_OFFICER}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.core.models import PersonalDataModel
 from komu.directory.models import School
@@ -20,14 +21,14 @@ class Disclosure(PersonalDataModel):
     """One printed or exported document."""
 
     class Medium(models.TextChoices):
-        PRINT = "print", "印刷（PDF）"
-        FILE = "file", "ファイル出力"
+        PRINT = "print", _("印刷（PDF）")
+        FILE = "file", _("ファイル出力")
 
     class Status(models.TextChoices):
-        OUTSTANDING = "outstanding", "未回収"
-        RETURNED = "returned", "返却済み"
-        SHREDDED = "shredded", "廃棄済み（シュレッダー等）"
-        LOST = "lost", "紛失"
+        OUTSTANDING = "outstanding", _("未回収")
+        RETURNED = "returned", _("返却済み")
+        SHREDDED = "shredded", _("廃棄済み（シュレッダー等）")
+        LOST = "lost", _("紛失")
 
     serial = models.CharField("通し番号", max_length=16, unique=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",

@@ -14,6 +14,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.directory.models import Board, School
 
@@ -22,18 +23,18 @@ class RosterObject(models.Model):
     """One OneRoster object as Komu knows it: its kind, Komu's key for it and its sourcedId."""
 
     class Kind(models.TextChoices):
-        DISTRICT = "district", "教育委員会（district）"
-        SCHOOL = "school", "学校（school）"
-        SCHOOL_YEAR = "schoolYear", "年度（schoolYear）"
-        TERM = "term", "学期（term）"
-        COURSE = "course", "コース（学年）"
-        CLASS = "class", "学級（homeroom）"
-        STUDENT = "student", "児童生徒"
-        STAFF = "staff", "教職員"
-        STUDENT_ROLE = "studentRole", "児童生徒の所属"
-        STAFF_ROLE = "staffRole", "教職員の所属"
-        STUDENT_ENROLLMENT = "studentEnrollment", "学級在籍"
-        TEACHER_ENROLLMENT = "teacherEnrollment", "学級担任"
+        DISTRICT = "district", _("教育委員会（district）")
+        SCHOOL = "school", _("学校（school）")
+        SCHOOL_YEAR = "schoolYear", _("年度（schoolYear）")
+        TERM = "term", _("学期（term）")
+        COURSE = "course", _("コース（学年）")
+        CLASS = "class", _("学級（homeroom）")
+        STUDENT = "student", _("児童生徒")
+        STAFF = "staff", _("教職員")
+        STUDENT_ROLE = "studentRole", _("児童生徒の所属")
+        STAFF_ROLE = "staffRole", _("教職員の所属")
+        STUDENT_ENROLLMENT = "studentEnrollment", _("学級在籍")
+        TEACHER_ENROLLMENT = "teacherEnrollment", _("学級担任")
 
     id = models.BigAutoField(primary_key=True)
     kind = models.CharField("種類", max_length=20, choices=Kind.choices)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.directory.models import Board, School
@@ -19,24 +20,24 @@ from komu.security.fields import EncryptedTextField
 
 class Incident(PersonalDataModel):
     class Kind(models.TextChoices):
-        LOST_DOCUMENT = "lost_document", "書類の紛失"
-        LOST_DEVICE = "lost_device", "端末の紛失・盗難"
-        UNAUTHORISED_ACCESS = "unauthorised_access", "不正アクセス"
-        MISDELIVERY = "misdelivery", "誤送付・誤送信"
-        INSIDER = "insider", "職員による不正な閲覧・持ち出し"
-        OTHER = "other", "その他"
+        LOST_DOCUMENT = "lost_document", _("書類の紛失")
+        LOST_DEVICE = "lost_device", _("端末の紛失・盗難")
+        UNAUTHORISED_ACCESS = "unauthorised_access", _("不正アクセス")
+        MISDELIVERY = "misdelivery", _("誤送付・誤送信")
+        INSIDER = "insider", _("職員による不正な閲覧・持ち出し")
+        OTHER = "other", _("その他")
 
     class Source(models.TextChoices):
-        DISCLOSURE = "disclosure", "印刷・出力の記録（通し番号）"
-        AUDIT = "audit", "監査ログ（アカウントと期間）"
-        QUERY = "query", "学校・学級の指定"
-        MANUAL = "manual", "個別の指定"
+        DISCLOSURE = "disclosure", _("印刷・出力の記録（通し番号）")
+        AUDIT = "audit", _("監査ログ（アカウントと期間）")
+        QUERY = "query", _("学校・学級の指定")
+        MANUAL = "manual", _("個別の指定")
 
     class Status(models.TextChoices):
-        OPEN = "open", "対応中"
-        PRELIMINARY = "preliminary", "速報済み"
-        FINAL = "final", "確報済み"
-        CLOSED = "closed", "終結"
+        OPEN = "open", _("対応中")
+        PRELIMINARY = "preliminary", _("速報済み")
+        FINAL = "final", _("確報済み")
+        CLOSED = "closed", _("終結")
 
     board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="+", verbose_name="教育委員会")
     school = models.ForeignKey(School, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
@@ -92,11 +93,11 @@ class RetentionRule(TimestampedModel):
     """One line of the retention schedule (保存期間表). Data, not code: a board changes the period here."""
 
     class Key(models.TextChoices):
-        ATTENDANCE = "attendance_registers", "出席簿"
-        YOROKU_GAKUSEKI = "yoroku_gakuseki", "指導要録（学籍に関する記録）"
-        YOROKU_GUIDANCE = "yoroku_guidance", "指導要録（指導に関する記録）"
-        CONTACTS = "contacts_after_leaving", "連絡先（緊急連絡先・保護者の連絡先）"
-        AUDIT = "audit_log", "監査ログ"
+        ATTENDANCE = "attendance_registers", _("出席簿")
+        YOROKU_GAKUSEKI = "yoroku_gakuseki", _("指導要録（学籍に関する記録）")
+        YOROKU_GUIDANCE = "yoroku_guidance", _("指導要録（指導に関する記録）")
+        CONTACTS = "contacts_after_leaving", _("連絡先（緊急連絡先・保護者の連絡先）")
+        AUDIT = "audit_log", _("監査ログ")
 
     key = models.CharField(max_length=32, choices=Key.choices, unique=True)
     years = models.PositiveSmallIntegerField("保存年数")

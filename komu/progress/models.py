@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class IndicatorValue(models.Model):
@@ -48,9 +49,9 @@ class Rollup(models.Model):
     rollups_refresh for the months that changed; pages read these rows only."""
 
     class Level(models.TextChoices):
-        BOARD = "board", "教育委員会"
-        PREFECTURE = "prefecture", "都道府県"
-        NATION = "nation", "全国"
+        BOARD = "board", _("教育委員会")
+        PREFECTURE = "prefecture", _("都道府県")
+        NATION = "nation", _("全国")
 
     level = models.CharField(max_length=10, choices=Level.choices)
     key = models.CharField(max_length=6)
@@ -80,8 +81,8 @@ class ChecklistItem(models.Model):
     """One item of the 校務DX checklist, loaded from a fixture (replaced when MEXT revises the list)."""
 
     class Audience(models.TextChoices):
-        SCHOOL = "school", "学校"
-        BOARD = "board", "教育委員会"
+        SCHOOL = "school", _("学校")
+        BOARD = "board", _("教育委員会")
 
     edition = models.CharField("版", max_length=20)
     code = models.CharField("項目番号", max_length=20)
@@ -106,8 +107,8 @@ class ChecklistResponse(models.Model):
     """A school's or a board's answers for one 年度. Locked once submitted (学校→教育委員会, 教育委員会→上位)."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "回答中"
-        SUBMITTED = "submitted", "提出済み"
+        DRAFT = "draft", _("回答中")
+        SUBMITTED = "submitted", _("提出済み")
 
     year = models.PositiveIntegerField("年度")
     edition = models.CharField("版", max_length=20)
@@ -144,10 +145,10 @@ class ChecklistResponse(models.Model):
 
 class ChecklistAnswer(models.Model):
     class Level(models.IntegerChoices):
-        FULL = 3, "完全にデジタル化"
-        MORE_THAN_HALF = 2, "半分以上"
-        PARTLY = 1, "一部"
-        NONE = 0, "していない"
+        FULL = 3, _("完全にデジタル化")
+        MORE_THAN_HALF = 2, _("半分以上")
+        PARTLY = 1, _("一部")
+        NONE = 0, _("していない")
 
     response = models.ForeignKey(ChecklistResponse, on_delete=models.CASCADE, related_name="answers")
     item = models.ForeignKey(ChecklistItem, on_delete=models.PROTECT, related_name="+")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.core import codes
 from komu.core.models import PersonalDataModel, TimestampedModel
@@ -21,18 +22,18 @@ def _kana_key(value: str) -> str:
 
 
 class Sex(models.TextChoices):
-    MALE = "male", "男"
-    FEMALE = "female", "女"
-    UNSPECIFIED = "unspecified", "未設定"
+    MALE = "male", _("男")
+    FEMALE = "female", _("女")
+    UNSPECIFIED = "unspecified", _("未設定")
 
 
 class SpecialNeedsPlacement(models.TextChoices):
     """A pupil's 特別支援教育 placement. 特別支援学級 is also a class kind (HomeroomClass.Kind), but 通級による指導
     keeps the pupil in a regular class, so the placement belongs to the pupil."""
 
-    NONE = "none", "なし"
-    SPECIAL_NEEDS_CLASS = "special_needs_class", "特別支援学級"
-    RESOURCE_ROOM = "resource_room", "通級による指導"
+    NONE = "none", _("なし")
+    SPECIAL_NEEDS_CLASS = "special_needs_class", _("特別支援学級")
+    RESOURCE_ROOM = "resource_room", _("通級による指導")
 
 
 class Student(PersonalDataModel):
@@ -168,12 +169,12 @@ class EmergencyContact(PersonalDataModel):
 
 
 class EnrollmentKind(models.TextChoices):
-    ADMISSION = "admission", "入学"
-    READMISSION = "readmission", "編入学"
-    TRANSFER_IN = "transfer_in", "転入学"
-    TRANSFER_OUT = "transfer_out", "転学"
-    WITHDRAWAL = "withdrawal", "退学"
-    GRADUATION = "graduation", "卒業"
+    ADMISSION = "admission", _("入学")
+    READMISSION = "readmission", _("編入学")
+    TRANSFER_IN = "transfer_in", _("転入学")
+    TRANSFER_OUT = "transfer_out", _("転学")
+    WITHDRAWAL = "withdrawal", _("退学")
+    GRADUATION = "graduation", _("卒業")
 
 
 # The kinds after which the pupil is no longer enrolled at this school.
@@ -209,9 +210,9 @@ class SchoolNumberingRule(TimestampedModel):
     """How a school assigns 出席番号 within a class. Without a rule, kana order (mixed) applies."""
 
     class Order(models.TextChoices):
-        KANA = "kana", "五十音順（男女混合）"
-        BOYS_FIRST = "boys_first", "男子が先、女子が後"
-        GIRLS_FIRST = "girls_first", "女子が先、男子が後"
+        KANA = "kana", _("五十音順（男女混合）")
+        BOYS_FIRST = "boys_first", _("男子が先、女子が後")
+        GIRLS_FIRST = "girls_first", _("女子が先、男子が後")
 
     school = models.OneToOneField(School, on_delete=models.CASCADE, related_name="numbering_rule")
     order = models.CharField("出席番号の付け方", max_length=12, choices=Order.choices, default=Order.KANA)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from django.db import models
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from komu.core import codes
@@ -123,13 +124,19 @@ def choice(value: str, options: dict[str, str], what: str, accepted: Sequence[st
     return found
 
 
+def ja(label: object) -> str:
+    """A choice label in Japanese whatever the screen's language: the files name kinds and roles in Japanese."""
+    with translation.override("ja"):
+        return str(label)
+
+
 def options(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {fold(name): value for name, value in pairs}
 
 
 BOARD_KINDS = options(
     [
-        *((str(label), value) for value, label in Board.Kind.choices),
+        *((ja(label), value) for value, label in Board.Kind.choices),
         *((value, value) for value in Board.Kind.values),
         ("都道府県", Board.Kind.PREFECTURAL),
         ("市区町村", Board.Kind.MUNICIPAL),
@@ -138,7 +145,7 @@ BOARD_KINDS = options(
 )
 CLASS_KINDS = options(
     [
-        *((str(label), value) for value, label in HomeroomClass.Kind.choices),
+        *((ja(label), value) for value, label in HomeroomClass.Kind.choices),
         *((value, value) for value in HomeroomClass.Kind.values),
         ("通常", HomeroomClass.Kind.REGULAR),
         ("通常学級", HomeroomClass.Kind.REGULAR),
@@ -147,7 +154,7 @@ CLASS_KINDS = options(
 )
 CATEGORIES = options(
     [
-        *((str(label), value) for value, label in HomeroomClass.SpecialNeedsCategory.choices),
+        *((ja(label), value) for value, label in HomeroomClass.SpecialNeedsCategory.choices),
         *(
             (f"{label}者", value) for value, label in HomeroomClass.SpecialNeedsCategory.choices
         ),  # 知的障害者 (§81)
@@ -158,7 +165,7 @@ CATEGORIES = options(
 )
 STAFF_ROLES = options(
     [
-        *((str(label), value) for value, label in Role.choices if value != Role.GUARDIAN),
+        *((ja(label), value) for value, label in Role.choices if value != Role.GUARDIAN),
         *((value, value) for value in Role.values if value != Role.GUARDIAN),
     ]
 )

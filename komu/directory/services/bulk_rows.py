@@ -35,6 +35,7 @@ from komu.directory.services.bulk_plan import (
     STAFF_ROLES,
     Plan,
     choice,
+    ja,
     parse_grade,
     snapshot,
 )
@@ -469,7 +470,7 @@ def _plan_staff(rows: list[Row], plan: Plan) -> None:
                 values["role"],
                 STAFF_ROLES,
                 "役割",
-                [str(label) for value, label in Role.choices if value != Role.GUARDIAN],
+                [ja(label) for value, label in Role.choices if value != Role.GUARDIAN],
             )
         except ValueError as exc:
             plan.issue(row.line, "役割", str(exc))
