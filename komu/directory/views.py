@@ -6,12 +6,10 @@ Every page works without JavaScript; with HTMX the school search and the class l
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import secrets
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,29 +29,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from komu.access import roles
 from komu.access.scope import Actor, get_actor
 from komu.core import wareki
-from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.core.errors import PermissionDeniedError, ValidationFailed
 from komu.core.htmx import is_htmx
 from komu.core.tabular import DEFAULT_MAX_BYTES
 from komu.directory import forms, selectors, services
 from komu.directory.models import SCHOOL_ROLES, Board, HomeroomClass, Role, School, SchoolYear
-from komu.web.decorators import require_capability
+from komu.web.decorators import found_or_404, require_capability
 
 PAGE_SIZE = 50
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SAMPLE_FILES = {kind: f"sample_{kind}.csv" for kind in services.LoadKind.values}
-
-
-def _found_or_404(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Missing and out-of-scope objects look alike: 404, never 403 (no existence oracle)."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except NotFoundOrNoAccess as exc:
-            raise Http404 from exc
-
-    return wrapped
 
 
 def _crumbs(*items: tuple[str, str]) -> list[dict[str, str]]:
@@ -66,6 +51,11 @@ def _school_crumbs(school: School, *more: tuple[str, str]) -> list[dict[str, str
         (school.name, reverse("directory:school_detail", args=[school.pk])),
         *more,
     )
+
+
+def _year_on_school_page(school_year: SchoolYear) -> HttpResponse:
+    """Back to the school's page, showing the 年度 just changed."""
+    return redirect(f"{reverse('directory:school_detail', args=[school_year.school_id])}?year={school_year.year}")
 
 
 def _show_errors(form: django_forms.Form, exc: ValidationFailed | PermissionDeniedError) -> None:
@@ -116,7 +106,7 @@ def school_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_capability(roles.DIRECTORY_VIEW)
 @require_GET
-@_found_or_404
+@found_or_404
 def school_detail(request: HttpRequest, school_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     year_param = request.GET.get("year", "")
@@ -167,7 +157,7 @@ def _school_input(form: forms.SchoolForm) -> services.SchoolInput:
 @login_required
 @require_capability(roles.DIRECTORY_MANAGE)
 @require_http_methods(["GET", "POST"])
-@_found_or_404
+@found_or_404
 def school_create(request: HttpRequest) -> HttpResponse:
     actor = get_actor(request.user)
     boards = selectors.manageable_boards(actor)
@@ -188,7 +178,7 @@ def school_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_capability(roles.DIRECTORY_MANAGE)
 @require_http_methods(["GET", "POST"])
-@_found_or_404
+@found_or_404
 def school_edit(request: HttpRequest, school_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     school = selectors.school_get_for(actor=actor, school_id=school_id, capability=roles.DIRECTORY_MANAGE)
@@ -223,7 +213,7 @@ def school_edit(request: HttpRequest, school_id: int) -> HttpResponse:
 @login_required
 @require_capability(roles.DIRECTORY_MANAGE)
 @require_http_methods(["GET", "POST"])
-@_found_or_404
+@found_or_404
 def year_create(request: HttpRequest, school_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     school = selectors.school_get_for(actor=actor, school_id=school_id, capability=roles.DIRECTORY_MANAGE)
@@ -249,7 +239,7 @@ def year_create(request: HttpRequest, school_id: int) -> HttpResponse:
                 _("%(year)sを登録しました。続けて学期と学級を登録してください。")
                 % {"year": school_year.title},
             )
-            return redirect(f"{reverse('directory:school_detail', args=[school.pk])}?year={school_year.year}")
+            return _year_on_school_page(school_year)
     title = _("年度を登録")
     return render(
         request,
@@ -266,7 +256,7 @@ def year_create(request: HttpRequest, school_id: int) -> HttpResponse:
 @login_required
 @require_capability(roles.DIRECTORY_MANAGE)
 @require_http_methods(["GET", "POST"])
-@_found_or_404
+@found_or_404
 def terms_edit(request: HttpRequest, year_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     school_year = selectors.school_year_get_for(
@@ -299,7 +289,7 @@ def terms_edit(request: HttpRequest, year_id: int) -> HttpResponse:
             _show_errors(form, exc)
         else:
             messages.success(request, _("%(year)sの学期を保存しました。") % {"year": school_year.title})
-            return redirect(f"{reverse('directory:school_detail', args=[school.pk])}?year={school_year.year}")
+            return _year_on_school_page(school_year)
     title = _("学期を設定")
     return render(
         request,
@@ -355,7 +345,7 @@ def _classes_partial(
 @login_required
 @require_capability(roles.DIRECTORY_MANAGE)
 @require_http_methods(["GET", "POST"])
-@_found_or_404
+@found_or_404
 def class_create(request: HttpRequest, year_id: int) -> HttpResponse:
     """Add a class. The school page posts here inline with HTMX (the class list is swapped in place); without
     JavaScript this is an ordinary form page."""
@@ -380,7 +370,7 @@ def class_create(request: HttpRequest, year_id: int) -> HttpResponse:
                 )
                 return _classes_partial(request, actor, school_year, fresh, added=klass)
             messages.success(request, _("%(klass)s を登録しました。") % {"klass": klass})
-            return redirect(f"{reverse('directory:school_detail', args=[school.pk])}?year={school_year.year}")
+            return _year_on_school_page(school_year)
     if is_htmx(request):
         return _classes_partial(request, actor, school_year, form)
     title = _("学級を登録")
@@ -400,7 +390,7 @@ def class_create(request: HttpRequest, year_id: int) -> HttpResponse:
 @login_required
 @require_capability(roles.DIRECTORY_MANAGE)
 @require_http_methods(["GET", "POST"])
-@_found_or_404
+@found_or_404
 def class_edit(request: HttpRequest, class_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     klass = selectors.homeroom_class_get_for(
@@ -423,7 +413,7 @@ def class_edit(request: HttpRequest, class_id: int) -> HttpResponse:
             _show_errors(form, exc)
         else:
             messages.success(request, _("学級の情報を保存しました。"))
-            return redirect(f"{reverse('directory:school_detail', args=[school.pk])}?year={school_year.year}")
+            return _year_on_school_page(school_year)
     title = _("学級を変更")
     return render(
         request,
@@ -510,7 +500,7 @@ def _assign(
 @login_required
 @require_capability(roles.STAFF_MANAGE)
 @require_http_methods(["GET", "POST"])
-@_found_or_404
+@found_or_404
 def staff_assign(request: HttpRequest, school_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     school = selectors.school_get_for(actor=actor, school_id=school_id, capability=roles.STAFF_MANAGE)
@@ -530,7 +520,7 @@ def staff_assign(request: HttpRequest, school_id: int) -> HttpResponse:
 @login_required
 @require_capability(roles.STAFF_MANAGE)
 @require_http_methods(["GET", "POST"])
-@_found_or_404
+@found_or_404
 def board_staff_assign(request: HttpRequest, board_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     board = selectors.board_get_for(actor=actor, board_id=board_id, capability=roles.STAFF_MANAGE)
@@ -547,7 +537,7 @@ def board_staff_assign(request: HttpRequest, board_id: int) -> HttpResponse:
 @login_required
 @require_capability(roles.STAFF_MANAGE)
 @require_http_methods(["GET", "POST"])
-@_found_or_404
+@found_or_404
 def staff_end(request: HttpRequest, assignment_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     assignment = selectors.staff_assignment_get_for(actor=actor, assignment_id=assignment_id)
@@ -620,7 +610,7 @@ def board_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_capability(roles.DIRECTORY_VIEW)
 @require_GET
-@_found_or_404
+@found_or_404
 def board_detail(request: HttpRequest, board_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     detail = selectors.board_detail(actor=actor, board_id=board_id)
@@ -682,7 +672,7 @@ def board_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_capability(roles.DIRECTORY_MANAGE)
 @require_http_methods(["GET", "POST"])
-@_found_or_404
+@found_or_404
 def board_edit(request: HttpRequest, board_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     if not selectors.is_nationwide_manager(actor):

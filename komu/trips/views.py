@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +22,7 @@ from komu.access import roles
 from komu.access.scope import get_actor
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
 from komu.trips import selectors, services
-from komu.web.decorators import require_capability
+from komu.web.decorators import found_or_404, require_capability
 
 _DT = {"type": "datetime-local"}
 _DT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
@@ -106,12 +106,10 @@ def trip_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_capability(roles.TRIPS_ACCOMPANY)
+@found_or_404
 def trip_detail(request: HttpRequest, trip_id: int) -> HttpResponse:
     actor = get_actor(request.user)
-    try:
-        summary = selectors.trip_summary(actor=actor, trip_id=trip_id)
-    except NotFoundOrNoAccess:
-        raise Http404 from None
+    summary = selectors.trip_summary(actor=actor, trip_id=trip_id)
     return render(request, "trips/detail.html", {
         "s": summary, "trip": summary.trip, "can_revoke": actor.has(roles.TRIPS_REVOKE),
         "can_report": actor.has(roles.PRIVACY_INCIDENTS),
@@ -124,14 +122,13 @@ def trip_detail(request: HttpRequest, trip_id: int) -> HttpResponse:
 @login_required
 @require_capability(roles.TRIPS_REVOKE)
 @require_POST
+@found_or_404
 def chaperone_revoke(request: HttpRequest, trip_id: int, chaperone_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     try:
         selectors.trip_get_for(actor=actor, trip_id=trip_id)
         services.trip_chaperone_revoke(actor=actor, chaperone_id=chaperone_id,
                                        reason=request.POST.get("reason", ""))
-    except NotFoundOrNoAccess:
-        raise Http404 from None
     except PermissionDeniedError as exc:
         messages.error(request, str(exc))
     else:
@@ -142,14 +139,13 @@ def chaperone_revoke(request: HttpRequest, trip_id: int, chaperone_id: int) -> H
 @login_required
 @require_capability(roles.TRIPS_REVOKE)
 @require_POST
+@found_or_404
 def incident_report(request: HttpRequest, trip_id: int, incident_id: str) -> HttpResponse:
     """The principal drafts the PPC incident from a lost-phone report and continues on its page."""
     actor = get_actor(request.user)
     try:
         selectors.trip_get_for(actor=actor, trip_id=trip_id)
         privacy_id = services.trip_incident_draft_report(actor=actor, incident_id=incident_id)
-    except NotFoundOrNoAccess:
-        raise Http404 from None
     except (PermissionDeniedError, ValidationFailed) as exc:
         messages.error(request, str(exc))
         return redirect("trips:detail", trip_id=trip_id)
@@ -158,6 +154,7 @@ def incident_report(request: HttpRequest, trip_id: int, incident_id: str) -> Htt
 
 @login_required
 @require_capability(roles.TRIPS_HEALTH_RELEASE)
+@found_or_404
 def health(request: HttpRequest, trip_id: int) -> HttpResponse:
     """The nurse chooses which participants' health notes the chaperones see, editing the text for the trip."""
     actor = get_actor(request.user)
@@ -167,17 +164,12 @@ def health(request: HttpRequest, trip_id: int) -> HttpResponse:
                 actor=actor, trip_id=trip_id, student_id=request.POST.get("student", ""),
                 note=request.POST.get("note", "") if request.POST.get("action") == "release" else None,
             )
-        except NotFoundOrNoAccess:
-            raise Http404 from None
         except (ValidationFailed, PermissionDeniedError) as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, _("公開内容を保存しました。"))
         return redirect("trips:health", trip_id=trip_id)
-    try:
-        trip, lines = selectors.health_candidates(actor=actor, trip_id=trip_id)
-    except NotFoundOrNoAccess:
-        raise Http404 from None
+    trip, lines = selectors.health_candidates(actor=actor, trip_id=trip_id)
     return render(request, "trips/health.html", {
         "trip": trip, "lines": lines, "released": sum(1 for x in lines if x.released is not None),
         "breadcrumbs": [{"label": _("校外活動"), "url": reverse("trips:list")},
@@ -189,13 +181,12 @@ def health(request: HttpRequest, trip_id: int) -> HttpResponse:
 @never_cache
 @login_required
 @require_capability(roles.TRIPS_ACCOMPANY)
+@found_or_404
 def sheet(request: HttpRequest, trip_id: int) -> HttpResponse:
     """The chaperone's phone page: checked on this request (window, revocation), audited; never cached."""
     actor = get_actor(request.user)
     try:
         data = selectors.chaperone_sheet(actor=actor, trip_id=trip_id)
-    except NotFoundOrNoAccess:
-        raise Http404 from None
     except selectors.AccessRefused as exc:
         return render(request, "trips/sheet_refused.html", {"message": str(exc), "trip": exc.trip,
                                                             "reason": exc.reason}, status=403)
@@ -207,13 +198,12 @@ def sheet(request: HttpRequest, trip_id: int) -> HttpResponse:
 @login_required
 @require_capability(roles.TRIPS_ACCOMPANY)
 @require_POST
+@found_or_404
 def lost_self(request: HttpRequest, trip_id: int) -> HttpResponse:
     """「スマートフォンを紛失した」 from any signed-in device: revokes my access to this trip and records it."""
     actor = get_actor(request.user)
     try:
         services.trip_phone_lost_report(actor=actor, trip_id=trip_id, note=request.POST.get("note", ""))
-    except NotFoundOrNoAccess:
-        raise Http404 from None
     except PermissionDeniedError as exc:
         messages.error(request, str(exc))
         return redirect("trips:list")
@@ -224,12 +214,11 @@ def lost_self(request: HttpRequest, trip_id: int) -> HttpResponse:
 @login_required
 @require_capability(roles.TRIPS_ACCOMPANY)
 @require_POST
+@found_or_404
 def issue_code(request: HttpRequest, trip_id: int) -> HttpResponse:
     actor = get_actor(request.user)
     try:
         code = services.trip_lost_code_issue(actor=actor, trip_id=trip_id)
-    except NotFoundOrNoAccess:
-        raise Http404 from None
     except PermissionDeniedError as exc:
         messages.error(request, str(exc))
         return redirect("trips:list")

@@ -7,6 +7,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 
 from komu.access.scope import get_actor
+from komu.core.errors import NotFoundOrNoAccess
 
 
 def require_capability(capability: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -23,3 +24,17 @@ def require_capability(capability: str) -> Callable[[Callable[..., HttpResponse]
         return wrapped
 
     return decorator
+
+
+def found_or_404(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A view whose selectors and services raise NotFoundOrNoAccess answers 404: missing and out-of-scope objects
+    look alike, never 403 (no existence oracle)."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except NotFoundOrNoAccess as exc:
+            raise Http404 from exc
+
+    return wrapped
