@@ -9,6 +9,8 @@ the run records what it removed (a `RetentionRun` row and one audit event per ru
   pupil has so left lose their phone, e-mail and address (names stay: they are part of the 学籍 record).
 - Audit log: the events before the cut-off go as one prefix of the chain. The purge records the last removed
   event's MAC as the new anchor in a chained event of its own, so `komu audit verify` still verifies the rest.
+  On PostgreSQL (audit log partitioned by month) whole months entirely before the cut-off are dropped instead,
+  through komu.ops.partitions.audit_partitions_drop_before, which records the same anchor; SQLite deletes rows.
 
 A dry run counts and removes nothing, and records nothing.
 """
@@ -30,6 +32,7 @@ from komu.audit import guard
 from komu.audit.models import AuditEvent
 from komu.audit.services import audit_record
 from komu.core.errors import ValidationFailed
+from komu.ops import partitions
 from komu.privacy.models import RetentionRule, RetentionRun
 from komu.students.models import LEAVING_KINDS, EmergencyContact, EnrollmentEvent, Guardian, Student
 
@@ -188,6 +191,16 @@ def audit_purge_prefix(*, cutoff: datetime.datetime, dry_run: bool = False, acto
 def _audit(rule: RetentionRule, today: datetime.date, dry_run: bool, actor: Any) -> RuleResult:
     result = RuleResult(rule.key, rule.get_key_display(), rule.years)
     cutoff = timezone.make_aware(datetime.datetime.combine(years_before(today, rule.years), datetime.time.min))
+    if partitions.is_partitioned(partitions.AUDIT_TABLE):
+        # PostgreSQL: whole months go by DROP, through the one service that keeps the chain's anchor; the events
+        # of the month the cut-off falls in stay until that month is due as a whole.
+        dropped = partitions.audit_partitions_drop_before(cutoff=cutoff, actor=actor, dry_run=dry_run)
+        if dropped.rows:
+            result.counts["audit_events"] = dropped.rows
+        if dropped.partitions:
+            months = "、".join(d.name.rsplit("_", 1)[-1] for d in dropped.partitions)
+            result.note = f"月ごとのパーティション {len(dropped.partitions)} 個を削除{'予定' if dry_run else ''}（{months}）。"
+        return result
     count = audit_purge_prefix(cutoff=cutoff, dry_run=dry_run, actor=actor)
     if count:
         result.counts["audit_events"] = count

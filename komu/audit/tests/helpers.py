@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import importlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection, transaction
 
+from komu.audit.guard import purge_window
 from komu.audit.models import AuditEvent
-from komu.audit.services import Scope, audit_record
+from komu.audit.services import Scope, audit_record, canonical_bytes
+from komu.security.keys import get_keyring
 
 _TRIGGERS = importlib.import_module("komu.audit.migrations.0002_append_only")
 
@@ -52,3 +55,19 @@ def record_events(count: int, *, actor: Any = None) -> list[AuditEvent]:
                 scope=Scope(school_id=n, board_id=None),
             ))
     return events
+
+
+def redate(when: Callable[[AuditEvent], datetime.datetime | None]) -> None:
+    """Give events another `occurred_at` (when(event), or None to keep it) and re-seal the whole chain as it would
+    have been sealed then. Rows are never updated: the table is rewritten through the purge switch, so on
+    PostgreSQL each row lands in its month's partition, or in DEFAULT when its month has none."""
+    events = list(AuditEvent.objects.order_by("id"))
+    with transaction.atomic(), purge_window():
+        AuditEvent.objects.all().delete()
+        prev = ""
+        for event in events:
+            event.occurred_at = when(event) or event.occurred_at
+            event.prev_mac = prev
+            event.mac = get_keyring().audit_mac(canonical_bytes(event))
+            event.save(force_insert=True)
+            prev = event.mac

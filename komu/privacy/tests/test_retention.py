@@ -213,3 +213,35 @@ def test_schedule_page_for_the_operator_edits_with_legal_minimums(signed_in: Any
     rule = RetentionRule.objects.get(key="audit_log")
     assert (rule.years, rule.enabled) == (7, False)
     assert AuditEvent.objects.filter(action="privacy.retention.rule_updated", object_id="audit_log").exists()
+
+
+def test_on_postgresql_the_audit_rule_drops_whole_months(world: World) -> None:
+    from django.db import connection
+
+    from komu.audit.tests.helpers import redate
+    from komu.ops import partitions
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the audit log is partitioned on PostgreSQL only; SQLite deletes rows (tests above)")
+    old = datetime.datetime(2014, 6, 3, tzinfo=datetime.UTC)
+    with transaction.atomic():
+        for _ in range(3):
+            audit_record(actor=None, action="test.old", object_type="x", object_id="1")
+    old_ids = set(AuditEvent.objects.filter(action="test.old").values_list("id", flat=True))
+    # Everything up to the old events is dated 2014 (the world's own events come first in the chain).
+    last_old = max(old_ids)
+    redate(lambda e: old if e.id <= last_old else None)
+    partitions.partitions_ensure(today=datetime.date(2014, 6, 1), months_ahead=0)
+    with transaction.atomic():
+        audit_record(actor=None, action="test.recent", object_type="x", object_id="2")
+    due = AuditEvent.objects.filter(id__lte=last_old).count()
+    dry = retention.retention_run(dry_run=True, today=TODAY)
+    assert {r.key: r.counts for r in dry.results}["audit_log"] == {"audit_events": due}
+    report = retention.retention_run(today=TODAY)
+    audit = {r.key: r for r in report.results}["audit_log"]
+    assert audit.counts == {"audit_events": due} and "y2014m06" in audit.note
+    assert "audit_auditevent_y2014m06" not in {p.name for p in partitions.partitions_of("audit_auditevent")}
+    event = AuditEvent.objects.get(action="audit.retention.purged")
+    assert event.detail["purged_through"] == last_old and event.detail["partitions"] == {
+        "audit_auditevent_y2014m06": due}
+    assert audit_verify()[1] is None
