@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
+from django.utils.translation import gettext
 
 from komu.directory.models import Role
 
@@ -52,7 +53,7 @@ def _nothing(subject: Any, request: ApprovalRequest, user: Any) -> None:
 @dataclass(frozen=True)
 class DocumentType:
     code: str  # stored on chains and requests, e.g. "attendance.monthly_register"
-    label: str  # shown in lists and chain settings, e.g. "出席簿（月）"
+    label: str  # Japanese, marked with gettext_noop where registered, e.g. "出席簿（月）"; shown as display_label
     model: type[models.Model]
     content: Callable[[Any], Content]
     title: Callable[[Any], str]
@@ -61,6 +62,11 @@ class DocumentType:
     on_returned: Hook = _nothing
     on_withdrawn: Hook = _nothing
     default_steps: tuple[str, ...] = field(default=(Role.VICE_PRINCIPAL, Role.PRINCIPAL))
+
+    @property
+    def display_label(self) -> str:
+        """The label in the current language (shown in lists and chain settings)."""
+        return gettext(self.label)
 
 
 class UnknownDocumentType(LookupError):
@@ -93,4 +99,4 @@ def all_types() -> list[DocumentType]:
 
 def label_of(code: str) -> str:
     entry = _REGISTRY.get(code)
-    return entry.label if entry else code
+    return entry.display_label if entry else code

@@ -78,7 +78,7 @@ def chain_settings_for(*, actor: Actor, school_id: int) -> tuple[School, list[Ch
     for doc in registry.all_types():
         chain = stored.get(doc.code)
         steps = [str(s["role"]) for s in chain.steps] if chain and chain.steps else [str(r) for r in doc.default_steps]
-        result.append(ChainSetting(doc.code, doc.label, steps, [role_label(r) for r in steps], chain is None))
+        result.append(ChainSetting(doc.code, doc.display_label, steps, [role_label(r) for r in steps], chain is None))
     return school, result
 
 

@@ -68,7 +68,7 @@ class DelegationForm(forms.Form):
             field.choices = people
         kinds = self.fields["document_type"]
         assert isinstance(kinds, forms.ChoiceField)
-        kinds.choices = [("", _("すべての文書"))] + [(d.code, d.label) for d in registry.all_types()]
+        kinds.choices = [("", _("すべての文書"))] + [(d.code, d.display_label) for d in registry.all_types()]
 
 
 def _next_or(request: HttpRequest, fallback: str) -> str:

@@ -7,6 +7,7 @@ import datetime
 from dataclasses import dataclass, field
 
 import jpholiday
+from django.utils.translation import pgettext_lazy
 
 from komu.access import roles, scope
 from komu.access.scope import Actor
@@ -15,7 +16,15 @@ from komu.attendance.models import AttendanceRules, CalendarDay, ClassClosure
 from komu.attendance.services.calendar import manageable_school
 from komu.directory.models import HomeroomClass, School, SchoolYear
 
-WEEKDAY_LABELS = ("月", "火", "水", "木", "金", "土", "日")
+WEEKDAY_LABELS = (
+    pgettext_lazy("weekday", "月"),
+    pgettext_lazy("weekday", "火"),
+    pgettext_lazy("weekday", "水"),
+    pgettext_lazy("weekday", "木"),
+    pgettext_lazy("weekday", "金"),
+    pgettext_lazy("weekday", "土"),
+    pgettext_lazy("weekday", "日"),
+)
 
 
 @dataclass
@@ -30,7 +39,7 @@ class DayCell:
 
     @property
     def weekday_label(self) -> str:
-        return WEEKDAY_LABELS[self.date.weekday()]
+        return str(WEEKDAY_LABELS[self.date.weekday()])
 
     @property
     def kind(self) -> str:

@@ -25,7 +25,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subque
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
+from django.utils.translation import pgettext_lazy
 
 from komu.access import roles, scope
 from komu.access.scope import Actor
@@ -50,7 +50,15 @@ HISTORY_LIMIT = 100
 # longer verify, so a new format gets a new version and the old one stays readable.
 CONTENT_VERSION = 1
 
-_WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")
+_WEEKDAYS = (
+    pgettext_lazy("weekday", "月"),
+    pgettext_lazy("weekday", "火"),
+    pgettext_lazy("weekday", "水"),
+    pgettext_lazy("weekday", "木"),
+    pgettext_lazy("weekday", "金"),
+    pgettext_lazy("weekday", "土"),
+    pgettext_lazy("weekday", "日"),
+)
 
 
 # --- time -------------------------------------------------------------------------------------------------------
@@ -77,7 +85,7 @@ def is_open(rules: AttendanceRules, day: datetime.date, now: datetime.datetime |
 
 def day_label(day: datetime.date, today: datetime.date) -> str:
     """「今日 5月12日（火）」: short and plain for a phone; the year is obvious within a week."""
-    weekday = pgettext("weekday", _WEEKDAYS[day.weekday()])
+    weekday = str(_WEEKDAYS[day.weekday()])
     text = _("%(month)d月%(day)d日（%(weekday)s）") % {"month": day.month, "day": day.day, "weekday": weekday}
     if day == today:
         return _("今日 %(date)s") % {"date": text}

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from komu.access import roles
 from komu.access.scope import Actor, classes_for
@@ -236,7 +237,7 @@ def _back_to_teacher(register: MonthlyRegister, request: ApprovalRequest, user: 
 
 registry.register(registry.DocumentType(
     code=DOCUMENT_TYPE,
-    label="出席簿（月）",
+    label=gettext_noop("出席簿（月）"),
     model=MonthlyRegister,
     content=_content,
     title=_title,
