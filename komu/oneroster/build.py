@@ -91,6 +91,12 @@ class Roster:
     records: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
     tombstones: dict[str, list[tuple[str, datetime.datetime]]] = field(default_factory=lambda: defaultdict(list))
     skipped_staff: int = 0
+    # Komu key → sourcedId of the scope's schools and classes, the classes' grades and the 年度 ids: what the
+    # streamed pupils' files (komu.oneroster.export) refer to.
+    school_sid: dict[int, str] = field(default_factory=dict)
+    class_sid: dict[int, str] = field(default_factory=dict)
+    class_grade: dict[int, str] = field(default_factory=dict)
+    year_ids: tuple[int, ...] = ()
 
     @property
     def person_ids(self) -> list[str]:
@@ -118,20 +124,43 @@ class _Known:
 
 
 _KNOWN_COLUMNS = ("kind", "local_key", "pk", "sourced_id", "first_seen_at", "gone_at", "school_id")
+# The objects there is one of per pupil: the streamed export handles them chunk by chunk (komu.oneroster.export).
+PUPIL_KINDS = (Kind.STUDENT, Kind.STUDENT_ROLE, Kind.STUDENT_ENROLLMENT)
+_INSERT_ROWS = 500  # rows per INSERT statement (6 parameters each)
+
+
+def insert_objects(rows: Sequence[tuple[str, str, str, int | None, int | None, datetime.datetime]]) -> None:
+    """Store new RosterObjects (kind, local_key, sourced_id, school_id, board_id, first_seen_at) with multi-row
+    INSERTs: one statement per 500 rows rather than one round trip per row. A row whose kind and key (or
+    sourcedId) is already stored is left as it is."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(RosterObject._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _INSERT_ROWS):
+            part = rows[start:start + _INSERT_ROWS]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(part))
+            params = [connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime.datetime) else v
+                      for row in part for v in row]
+            cursor.execute(f"INSERT INTO {table} (kind, local_key, sourced_id, school_id, board_id, "  # noqa: S608
+                           f"first_seen_at) VALUES {values} ON CONFLICT DO NOTHING", params)
 
 
 class SourcedIds:
     """Look up and assign sourcedIds in bulk: one read per export, one insert for what is new. Rows are read
     as tuples and written with one executemany (model instances would triple the cost of a large export)."""
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, *, pupils: bool = True) -> None:
         self._scope = scope
         self._known: dict[tuple[str, str], _Known] = {}
         self._new: dict[tuple[str, str], tuple[str, int | None, int | None]] = {}
         self._moved: dict[int, list[int]] = defaultdict(list)  # school id → RosterObject pks of pupils now there
         self.seen: set[tuple[str, str]] = set()
         q = Q(school_id__in=scope.school_ids) | Q(board_id__in=scope.board_ids, school__isnull=True)
-        self._load(RosterObject.objects.filter(q))
+        known = RosterObject.objects.filter(q)
+        # Without the pupils (the streamed export keeps their objects itself), their rows are neither read
+        # nor taken for gone.
+        self._load(known if pupils else known.exclude(kind__in=PUPIL_KINDS))
 
     def _load(self, qs: Any) -> None:
         for kind, key, pk, sid, first, gone, school in qs.values_list(*_KNOWN_COLUMNS).iterator(chunk_size=5000):
@@ -166,14 +195,9 @@ class SourcedIds:
         return known.first_seen_at if known is not None else None
 
     def _insert_new(self) -> None:
-        table = connection.ops.quote_name(RosterObject._meta.db_table)
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        sql = (f"INSERT INTO {table} (kind, local_key, sourced_id, school_id, board_id, first_seen_at) "  # noqa: S608
-               "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
-        rows = [(kind, key, sid, school, board, now) for (kind, key), (sid, school, board) in self._new.items()]
-        with connection.cursor() as cursor:
-            for start in range(0, len(rows), 5000):
-                cursor.executemany(sql, rows[start:start + 5000])
+        now = timezone.now()
+        insert_objects([(kind, key, sid, school, board, now)
+                        for (kind, key), (sid, school, board) in self._new.items()])
 
     def save(self, *, detect_gone: bool) -> dict[str, list[tuple[str, datetime.datetime]]]:
         """Store new sourcedIds; with `detect_gone`, stamp what is no longer found and return every tombstone."""
@@ -254,14 +278,15 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def build_roster(scope: Scope, *, detect_gone: bool = False) -> Roster:
-    """Every OneRoster record of the scope, with sourcedIds assigned (and stored) where new."""
+def build_roster(scope: Scope, *, detect_gone: bool = False, pupils: bool = True) -> Roster:
+    """Every OneRoster record of the scope, with sourcedIds assigned (and stored) where new. Without `pupils`,
+    everything but the pupils' users, roles, demographics and enrollments (which the export streams)."""
     with gc_paused():
-        return _build_roster(scope, detect_gone=detect_gone)
+        return _build_roster(scope, detect_gone=detect_gone, pupils=pupils)
 
 
-def _build_roster(scope: Scope, *, detect_gone: bool) -> Roster:
-    ids = SourcedIds(scope)
+def _build_roster(scope: Scope, *, detect_gone: bool, pupils: bool) -> Roster:
+    ids = SourcedIds(scope, pupils=pupils)
     roster = Roster()
     recs = roster.records
     boards = {b.pk: b for b in Board.objects.filter(pk__in=scope.board_ids)}
@@ -336,7 +361,10 @@ def _build_roster(scope: Scope, *, detect_gone: bool) -> Roster:
                     "metadata.komu.specialNeedsCategory": klass.special_needs_category if special else ""}),
             _latest(klass.updated_at, ids.first_seen(Kind.CLASS, klass.pk)),
             school_sid=school_sid[school_id], class_sid=sid))
-    _add_students(scope, ids, roster, school_sid, class_sid, class_grade)
+    roster.school_sid, roster.class_sid, roster.class_grade = school_sid, class_sid, class_grade
+    roster.year_ids = tuple(sy.pk for sy in years)
+    if pupils:
+        _add_students(scope, ids, roster, school_sid, class_sid, class_grade)
     _add_staff(scope, ids, roster, school_sid, class_sid, class_grade)
     roster.tombstones = ids.save(detect_gone=detect_gone and scope.is_current_year)
     for file in recs:
@@ -459,20 +487,3 @@ def _add_staff(scope: Scope, ids: SourcedIds, roster: Roster, school_sid: dict[i
                          **{"metadata.jp.PublicFlg": PUBLIC_FLG_TEACHER}),
                     _latest(a.updated_at, ids.first_seen(Kind.TEACHER_ENROLLMENT, a.pk)), school_sid=a_org,
                     class_sid=klass, role="teacher"))
-
-
-def export_rows(roster: Roster, file: str, *, since: datetime.datetime | None) -> Iterable[dict[str, str]]:
-    """The rows of one file: bulk (status and dateLastModified empty) or delta since a moment."""
-    if since is None:
-        for record in roster.records.get(file, []):
-            yield record.values
-        return
-    rows: list[dict[str, str]] = []
-    for record in roster.records.get(file, []):
-        if record.modified > since:
-            rows.append({**record.values, "status": "active", "dateLastModified": iso(record.modified)})
-    for sourced_id, gone_at in roster.tombstones.get(file, []):
-        if gone_at > since:
-            rows.append({"sourcedId": sourced_id, "status": "tobedeleted", "dateLastModified": iso(gone_at)})
-    rows.sort(key=lambda r: r["sourcedId"])
-    yield from rows

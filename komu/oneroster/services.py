@@ -22,8 +22,9 @@ from komu.audit.services import audit_record
 from komu.core.errors import PermissionDeniedError, ValidationFailed
 from komu.core.text import TextError, reject_control_chars
 from komu.directory.models import Role
-from komu.oneroster import bundle, spec
-from komu.oneroster.build import Scope, build_roster, export_rows, gc_paused
+from komu.oneroster import spec
+from komu.oneroster.build import Scope, build_roster, gc_paused
+from komu.oneroster.export import ExportFiles, sync_pupils, write_files
 from komu.oneroster.models import AccessToken, ApiClient
 from komu.oneroster.selectors import export_schools
 
@@ -56,14 +57,23 @@ def _clean_reason(reason: str) -> str:
 
 @dataclass
 class ExportResult:
-    files: dict[str, bytes]
+    """The files of an export, kept in spooled temporary files (`parts`): copy them out with `parts.copy_to`
+    or `parts.write_zip`; `files` and `zip_bytes` read them whole (small exports, tests)."""
+
+    parts: ExportFiles
     mode: str
     counts: dict[str, int] = field(default_factory=dict)
     persons: int = 0
     skipped_staff: int = 0
 
+    @property
+    def files(self) -> dict[str, bytes]:
+        return {name: self.parts.read(name) for name in self.parts.names()}
+
     def zip_bytes(self) -> bytes:
-        return zip_files(self.files)
+        out = io.BytesIO()
+        self.parts.write_zip(out)
+        return out.getvalue()
 
 
 def zip_files(files: Mapping[str, bytes]) -> bytes:
@@ -85,17 +95,13 @@ def roster_export(*, actor: Actor, roster_scope: Scope, since: datetime.datetime
     if not set(roster_scope.school_ids) <= allowed:
         raise PermissionDeniedError(_("この範囲の名簿を出力する権限がありません。"))
     mode = "delta" if since is not None else "bulk"
+    detect_gone = roster_scope.is_current_year
     with transaction.atomic(), gc_paused():
-        roster = build_roster(roster_scope, detect_gone=True)
-        files: dict[str, bytes] = {}
-        counts: dict[str, int] = {}
-        for file_spec in spec.FILES:
-            rows = list(export_rows(roster, file_spec.name, since=since))
-            counts[file_spec.name] = len(rows)
-            files[file_spec.filename] = bundle.write_csv(file_spec.columns, rows)
-        modes = {s.name: mode for s in spec.FILES}
-        files["manifest.csv"] = bundle.write_csv(("propertyName", "value"), bundle.manifest_rows(modes))
-        person_ids = roster.person_ids
+        # Everything but the pupils is built in memory (a few thousand rows); the pupils' rows are streamed.
+        roster = build_roster(roster_scope, detect_gone=detect_gone, pupils=False)
+        sync_pupils(roster_scope, roster.year_ids, detect_gone=detect_gone)
+        files, counts, person_ids = write_files(roster_scope, roster, since=since, tombstones=detect_gone,
+                                                mode=mode)
         single_school = roster_scope.school_ids[0] if len(roster_scope.school_ids) == 1 else None
         audit_record(
             actor=actor.user, action="oneroster.export.created", object_type="oneroster.export",
@@ -106,7 +112,7 @@ def roster_export(*, actor: Actor, roster_scope: Scope, since: datetime.datetime
             scope=AuditScope(school_id=single_school,
                              board_id=roster_scope.board_ids[0] if len(roster_scope.board_ids) == 1 else None),
         )
-    return ExportResult(files=files, mode=mode, counts=counts, persons=len(person_ids),
+    return ExportResult(parts=files, mode=mode, counts=counts, persons=len(person_ids),
                         skipped_staff=roster.skipped_staff)
 
 

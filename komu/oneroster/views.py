@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import tempfile
 from typing import Any
 
 from django import forms
@@ -20,6 +21,7 @@ from komu.access.scope import Actor, get_actor
 from komu.accounts.views import reauth_required
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
 from komu.oneroster import bundle, selectors, services
+from komu.oneroster.export import SPOOL_BYTES
 from komu.oneroster.forms import ClientForm, ExportForm, ImportForm
 from komu.oneroster.importer import roster_import
 from komu.web.decorators import require_capability
@@ -69,7 +71,14 @@ def export(request: HttpRequest) -> HttpResponse:
             _put_errors(form, exc)
         else:
             stamp = timezone.localtime().strftime("%Y%m%d%H%M")
-            response = HttpResponse(result.zip_bytes(), content_type="application/zip")
+            # The CSV files are spooled to disk; only the compressed zip is held (~100 bytes per pupil).
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as archive:
+                try:
+                    result.parts.write_zip(archive)
+                finally:
+                    result.parts.close()
+                archive.seek(0)
+                response = HttpResponse(archive.read(), content_type="application/zip")
             response["Content-Disposition"] = f'attachment; filename="oneroster_{code}_{result.mode}_{stamp}.zip"'
             response["Cache-Control"] = "no-store"
             return response

@@ -99,11 +99,16 @@ class Command(BaseCommand):
             raise CommandError(f"出力できません: {exc}（教育委員会コード・学校コードを確認してください）") from exc
         out = Path(options["out"])
         out.mkdir(parents=True, exist_ok=True)
-        if options["zip"]:
-            (out / "oneroster.zip").write_bytes(result.zip_bytes())
-        else:
-            for name, data in result.files.items():
-                (out / name).write_bytes(data)
+        try:
+            if options["zip"]:
+                with (out / "oneroster.zip").open("wb") as archive:
+                    result.parts.write_zip(archive)
+            else:
+                for name in result.parts.names():
+                    with (out / name).open("wb") as target:
+                        result.parts.copy_to(name, target)
+        finally:
+            result.parts.close()
         summary = "、".join(f"{name} {count}件" for name, count in result.counts.items())
         self.stdout.write(self.style.SUCCESS(f"{result.mode} で出力しました（{out}）: {summary}。対象者 {result.persons} 名。"))
         if result.skipped_staff:
