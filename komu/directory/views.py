@@ -55,7 +55,9 @@ def _school_crumbs(school: School, *more: tuple[str, str]) -> list[dict[str, str
 
 def _year_on_school_page(school_year: SchoolYear) -> HttpResponse:
     """Back to the school's page, showing the 年度 just changed."""
-    return redirect(f"{reverse('directory:school_detail', args=[school_year.school_id])}?year={school_year.year}")
+    return redirect(
+        f"{reverse('directory:school_detail', args=[school_year.school_id])}?year={school_year.year}"
+    )
 
 
 def _show_errors(form: django_forms.Form, exc: ValidationFailed | PermissionDeniedError) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -53,6 +54,19 @@ _SCHOOL_MISSING = gettext_lazy(
 _BOARD_MISSING = gettext_lazy(
     "教育委員会コード「%(code)s」の教育委員会が登録されていません。先に教育委員会を登録するか、コードを確認してください。"
 )
+
+
+def _checked(plan: Plan, row: Row, obj: Model, errors: Errors, *, exclude: Collection[str]) -> bool:
+    """Every kind of row ends here: the model's own checks on top of the row's (skipping the fields already in
+    error and the references the planner resolved itself), then either the row's errors go to the report
+    (False) or the row may be recorded (True)."""
+    for key, messages in model_errors(obj, exclude={*errors, *exclude}, check_unique=False).items():
+        errors.setdefault(key, messages)
+    if errors:
+        plan.report_errors(row.line, errors)
+        return False
+    return True
+
 
 # --- boards ----------------------------------------------------------------------------------------------------
 
@@ -131,12 +145,7 @@ def _plan_boards(rows: list[Row], plan: Plan) -> None:
                 "kind",
                 _("下位の教育委員会がある都道府県教育委員会を市区町村教育委員会にはできません。"),
             )
-        for key, messages in model_errors(
-            board, exclude={*errors, "parent", "prefecture"}, check_unique=False
-        ).items():
-            errors.setdefault(key, messages)
-        if errors:
-            plan.report_errors(row.line, errors)
+        if not _checked(plan, row, board, errors, exclude={"parent", "prefecture"}):
             continue
         # Parents are prefectural boards, which have no parent themselves: two stages order every reference.
         plan.record(
@@ -199,12 +208,7 @@ def _plan_schools(rows: list[Row], plan: Plan) -> None:
             errors=errors,
         )
         derived = {"prefecture", "school_type"} if "code" in errors else set()
-        for key, messages in model_errors(
-            school, exclude={*errors, *derived, "board"}, check_unique=False
-        ).items():
-            errors.setdefault(key, messages)
-        if errors:
-            plan.report_errors(row.line, errors)
+        if not _checked(plan, row, school, errors, exclude={*derived, "board"}):
             continue
         plan.record(
             line=row.line,
@@ -354,12 +358,7 @@ def _plan_classes(rows: list[Row], plan: Plan) -> None:
             ),
             errors=errors,
         )
-        for key_name, messages in model_errors(
-            klass, exclude={*errors, "school_year"}, check_unique=False
-        ).items():
-            errors.setdefault(key_name, messages)
-        if errors:
-            plan.report_errors(row.line, errors)
+        if not _checked(plan, row, klass, errors, exclude={"school_year"}):
             continue
         plan.record(
             line=row.line,
@@ -571,14 +570,9 @@ def _plan_staff(rows: list[Row], plan: Plan) -> None:
             assignment.start_date = _date_or_none(values["start_date"])
         if "end_date" in values:
             assignment.end_date = _date_or_none(values["end_date"])
-        for key_name, messages in model_errors(
-            assignment,
-            exclude={"user", "board", "school", "homeroom_class", "prefecture"},
-            check_unique=False,
-        ).items():
-            errors.setdefault(key_name, messages)
-        if errors:
-            plan.report_errors(row.line, errors)
+        if not _checked(
+            plan, row, assignment, errors, exclude={"user", "board", "school", "homeroom_class", "prefecture"}
+        ):
             continue
         place = assignment.organisation_label
         plan.record(
