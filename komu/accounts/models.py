@@ -32,14 +32,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         GUARDIAN = "guardian", _("保護者")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    username = models.CharField("ログインID", max_length=150, unique=True)
-    kind = models.CharField("種別", max_length=10, choices=Kind.choices, default=Kind.STAFF)
-    display_name = EncryptedTextField("氏名", blank=True, default="")
-    display_name_kana = EncryptedTextField("氏名（かな）", blank=True, default="")
-    email = EncryptedTextField("メールアドレス", blank=True, default="")
+    username = models.CharField(_("ログインID"), max_length=150, unique=True)
+    kind = models.CharField(_("種別"), max_length=10, choices=Kind.choices, default=Kind.STAFF)
+    display_name = EncryptedTextField(_("氏名"), blank=True, default="")
+    display_name_kana = EncryptedTextField(_("氏名（かな）"), blank=True, default="")
+    email = EncryptedTextField(_("メールアドレス"), blank=True, default="")
     email_index = BlindIndexField(source="email", normalizer=normalize_email_for_index, purpose="user.email")
-    is_active = models.BooleanField("有効", default=True)
-    is_staff = models.BooleanField("管理画面", default=False)
+    is_active = models.BooleanField(_("有効"), default=True)
+    is_staff = models.BooleanField(_("管理画面"), default=False)
     date_joined = models.DateTimeField(auto_now_add=True)
     preferred_language = models.CharField(max_length=8, blank=True, default="")
 
@@ -50,8 +50,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
-        verbose_name = "利用者"
-        verbose_name_plural = "利用者"
+        verbose_name = _("利用者")
+        verbose_name_plural = _("利用者")
 
     def __str__(self) -> str:
         return self.username
@@ -66,17 +66,17 @@ class ApiToken(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField("用途", max_length=100)
+    name = models.CharField(_("用途"), max_length=100)
     prefix = models.CharField(max_length=8)
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField("有効期限", null=True, blank=True)
+    expires_at = models.DateTimeField(_("有効期限"), null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "APIトークン"
-        verbose_name_plural = "APIトークン"
+        verbose_name = _("APIトークン")
+        verbose_name_plural = _("APIトークン")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

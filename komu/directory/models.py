@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from komu.core import codes, wareki
@@ -17,13 +18,13 @@ from komu.core.models import TimestampedModel
 class Prefecture(models.Model):
     """都道府県, keyed by its JIS code 01–47."""
 
-    code = models.CharField("都道府県コード", max_length=2, primary_key=True)
-    name = models.CharField("名称", max_length=10)
+    code = models.CharField(_("都道府県コード"), max_length=2, primary_key=True)
+    name = models.CharField(_("名称"), max_length=10)
 
     class Meta:
         ordering = ["code"]
-        verbose_name = "都道府県"
-        verbose_name_plural = "都道府県"
+        verbose_name = _("都道府県")
+        verbose_name_plural = _("都道府県")
 
     def __str__(self) -> str:
         return self.name
@@ -36,9 +37,9 @@ class Board(TimestampedModel):
         PREFECTURAL = "prefectural", _("都道府県教育委員会")
         MUNICIPAL = "municipal", _("市区町村教育委員会")
 
-    code = models.CharField("教育委員会コード", max_length=6, unique=True)
-    name = models.CharField("名称", max_length=100)
-    kind = models.CharField("種別", max_length=12, choices=Kind.choices)
+    code = models.CharField(_("教育委員会コード"), max_length=6, unique=True)
+    name = models.CharField(_("名称"), max_length=100)
+    kind = models.CharField(_("種別"), max_length=12, choices=Kind.choices)
     prefecture = models.ForeignKey(Prefecture, on_delete=models.PROTECT, related_name="boards")
     parent = models.ForeignKey(
         "self",
@@ -46,13 +47,13 @@ class Board(TimestampedModel):
         null=True,
         blank=True,
         related_name="children",
-        verbose_name="上位の教育委員会",
+        verbose_name=_("上位の教育委員会"),
     )
 
     class Meta:
         ordering = ["code"]
-        verbose_name = "教育委員会"
-        verbose_name_plural = "教育委員会"
+        verbose_name = _("教育委員会")
+        verbose_name_plural = _("教育委員会")
 
     def __str__(self) -> str:
         return self.name
@@ -63,25 +64,29 @@ class Board(TimestampedModel):
         except ValueError as exc:
             raise ValidationError({"code": str(exc)}) from exc
         if self.prefecture_id and self.code[:2] != self.prefecture_id:
-            raise ValidationError({"code": "教育委員会コードの先頭2桁は都道府県コードと一致させてください。"})
+            raise ValidationError(
+                {"code": _("教育委員会コードの先頭2桁は都道府県コードと一致させてください。")}
+            )
 
 
 class School(TimestampedModel):
     """学校, identified by its 13-character 学校コード (type, prefecture, 設置区分, number, check digit)."""
 
-    code = models.CharField("学校コード", max_length=13, unique=True)
-    name = models.CharField("学校名", max_length=100)
-    school_type = models.CharField("学校種", max_length=2, choices=list(codes.SCHOOL_TYPES.items()))
-    board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="schools", verbose_name="設置者")
+    code = models.CharField(_("学校コード"), max_length=13, unique=True)
+    name = models.CharField(_("学校名"), max_length=100)
+    school_type = models.CharField(_("学校種"), max_length=2, choices=list(codes.SCHOOL_TYPES.items()))
+    board = models.ForeignKey(
+        Board, on_delete=models.PROTECT, related_name="schools", verbose_name=_("設置者")
+    )
     prefecture = models.ForeignKey(Prefecture, on_delete=models.PROTECT, related_name="schools")
-    address = models.CharField("所在地", max_length=200, blank=True)
-    phone = models.CharField("代表電話", max_length=20, blank=True)
-    is_active = models.BooleanField("運営中", default=True)
+    address = models.CharField(_("所在地"), max_length=200, blank=True)
+    phone = models.CharField(_("代表電話"), max_length=20, blank=True)
+    is_active = models.BooleanField(_("運営中"), default=True)
 
     class Meta:
         ordering = ["code"]
-        verbose_name = "学校"
-        verbose_name_plural = "学校"
+        verbose_name = _("学校")
+        verbose_name_plural = _("学校")
 
     def __str__(self) -> str:
         return self.name
@@ -92,59 +97,62 @@ class School(TimestampedModel):
         except ValueError as exc:
             raise ValidationError({"code": str(exc)}) from exc
         if parsed.school_type != self.school_type:
-            raise ValidationError({"school_type": "学校種が学校コードの先頭2文字と一致しません。"})
+            raise ValidationError({"school_type": _("学校種が学校コードの先頭2文字と一致しません。")})
         if self.prefecture_id and parsed.prefecture_code != self.prefecture_id:
-            raise ValidationError({"code": "学校コードの都道府県が所在都道府県と一致しません。"})
+            raise ValidationError({"code": _("学校コードの都道府県が所在都道府県と一致しません。")})
 
 
 class SchoolYear(TimestampedModel):
     """年度 of one school: 1 April to 31 March unless the board says otherwise."""
 
     school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="years")
-    year = models.PositiveIntegerField("年度")
-    start_date = models.DateField("開始日")
-    end_date = models.DateField("終了日")
+    year = models.PositiveIntegerField(_("年度"))
+    start_date = models.DateField(_("開始日"))
+    end_date = models.DateField(_("終了日"))
 
     class Meta:
         ordering = ["school", "-year"]
         constraints = [models.UniqueConstraint(fields=["school", "year"], name="uniq_school_year")]
-        verbose_name = "年度"
-        verbose_name_plural = "年度"
+        verbose_name = _("年度")
+        verbose_name_plural = _("年度")
 
     def __str__(self) -> str:
         return f"{self.year}年度"
 
     @property
     def title(self) -> str:
-        """2026年度（令和8年度）: how screens and documents name the year."""
+        """2026年度（令和8年度）: how screens and documents name the year; FY2026 on English screens (as the
+        fiscal_year template filter)."""
+        if (translation.get_language() or "ja") != "ja":
+            return f"FY{self.year}"
         return f"{wareki.fiscal_year_title(self.year)}（{wareki.fiscal_year_title(self.year, wareki=True)}）"
 
     def clean(self) -> None:
         if self.start_date and self.end_date and self.start_date >= self.end_date:
-            raise ValidationError({"end_date": "終了日は開始日より後にしてください。"})
+            raise ValidationError({"end_date": _("終了日は開始日より後にしてください。")})
 
 
 class Term(models.Model):
     """学期 within a school year (2 or 3 terms, set by the board)."""
 
     school_year = models.ForeignKey(SchoolYear, on_delete=models.CASCADE, related_name="terms")
-    number = models.PositiveSmallIntegerField("学期")
-    name = models.CharField("名称", max_length=20)
-    start_date = models.DateField("開始日")
-    end_date = models.DateField("終了日")
+    number = models.PositiveSmallIntegerField(_("学期"))
+    name = models.CharField(_("名称"), max_length=20)
+    start_date = models.DateField(_("開始日"))
+    end_date = models.DateField(_("終了日"))
 
     class Meta:
         ordering = ["school_year", "number"]
         constraints = [models.UniqueConstraint(fields=["school_year", "number"], name="uniq_term_number")]
-        verbose_name = "学期"
-        verbose_name_plural = "学期"
+        verbose_name = _("学期")
+        verbose_name_plural = _("学期")
 
     def __str__(self) -> str:
         return self.name
 
     def clean(self) -> None:
         if self.start_date and self.end_date and self.start_date > self.end_date:
-            raise ValidationError({"end_date": "終了日は開始日以降にしてください。"})
+            raise ValidationError({"end_date": _("終了日は開始日以降にしてください。")})
         year = getattr(self, "school_year", None)
         if (
             year
@@ -152,7 +160,7 @@ class Term(models.Model):
             and self.end_date
             and (self.start_date < year.start_date or self.end_date > year.end_date)
         ):
-            raise ValidationError("学期は年度の期間内に収めてください。")
+            raise ValidationError(_("学期は年度の期間内に収めてください。"))
 
 
 class HomeroomClass(TimestampedModel):
@@ -177,13 +185,13 @@ class HomeroomClass(TimestampedModel):
         AUTISM_EMOTIONAL = "autism_emotional", "自閉症・情緒障害"
 
     school_year = models.ForeignKey(SchoolYear, on_delete=models.CASCADE, related_name="classes")
-    grade_code = models.CharField("学年", max_length=2, choices=list(codes.GRADES.items()))
-    name = models.CharField("学級名", max_length=30)
-    kind = models.CharField("種別", max_length=16, choices=Kind.choices, default=Kind.REGULAR)
+    grade_code = models.CharField(_("学年"), max_length=2, choices=list(codes.GRADES.items()))
+    name = models.CharField(_("学級名"), max_length=30)
+    kind = models.CharField(_("種別"), max_length=16, choices=Kind.choices, default=Kind.REGULAR)
     special_needs_category = models.CharField(
-        "障害種別", max_length=30, blank=True, choices=SpecialNeedsCategory.choices
+        _("障害種別"), max_length=30, blank=True, choices=SpecialNeedsCategory.choices
     )
-    sort_order = models.PositiveSmallIntegerField("並び順", default=0)
+    sort_order = models.PositiveSmallIntegerField(_("並び順"), default=0)
 
     class Meta:
         ordering = ["school_year", "grade_code", "sort_order", "name"]
@@ -192,8 +200,8 @@ class HomeroomClass(TimestampedModel):
                 fields=["school_year", "grade_code", "name"], name="uniq_class_name_per_grade"
             )
         ]
-        verbose_name = "学級"
-        verbose_name_plural = "学級"
+        verbose_name = _("学級")
+        verbose_name_plural = _("学級")
 
     def __str__(self) -> str:
         return f"{codes.grade_label(self.grade_code)} {self.name}"
@@ -205,11 +213,11 @@ class HomeroomClass(TimestampedModel):
     def clean(self) -> None:
         year = getattr(self, "school_year", None)
         if year is not None and self.grade_code not in codes.grades_for_school_type(year.school.school_type):
-            raise ValidationError({"grade_code": "この学校種にない学年です。"})
+            raise ValidationError({"grade_code": _("この学校種にない学年です。")})
         if self.kind == self.Kind.REGULAR and self.special_needs_category:
-            raise ValidationError({"special_needs_category": "障害種別は特別支援学級にだけ設定できます。"})
+            raise ValidationError({"special_needs_category": _("障害種別は特別支援学級にだけ設定できます。")})
         if self.kind == self.Kind.SPECIAL_NEEDS and not self.special_needs_category:
-            raise ValidationError({"special_needs_category": "特別支援学級には障害種別を選んでください。"})
+            raise ValidationError({"special_needs_category": _("特別支援学級には障害種別を選んでください。")})
 
 
 class Role(models.TextChoices):
@@ -247,18 +255,20 @@ class StaffAssignment(TimestampedModel):
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
-    role = models.CharField("役割", max_length=24, choices=[c for c in Role.choices if c[0] != Role.GUARDIAN])
+    role = models.CharField(
+        _("役割"), max_length=24, choices=[c for c in Role.choices if c[0] != Role.GUARDIAN]
+    )
     prefecture = models.ForeignKey(Prefecture, on_delete=models.PROTECT, null=True, blank=True)
     board = models.ForeignKey(Board, on_delete=models.PROTECT, null=True, blank=True)
     school = models.ForeignKey(School, on_delete=models.PROTECT, null=True, blank=True)
     homeroom_class = models.ForeignKey(HomeroomClass, on_delete=models.PROTECT, null=True, blank=True)
-    start_date = models.DateField("開始日", null=True, blank=True)
-    end_date = models.DateField("終了日", null=True, blank=True)
+    start_date = models.DateField(_("開始日"), null=True, blank=True)
+    end_date = models.DateField(_("終了日"), null=True, blank=True)
 
     class Meta:
         ordering = ["user", "role"]
-        verbose_name = "配置"
-        verbose_name_plural = "配置"
+        verbose_name = _("配置")
+        verbose_name_plural = _("配置")
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "role", "board", "school", "homeroom_class"], name="uniq_assignment"
@@ -293,17 +303,17 @@ class StaffAssignment(TimestampedModel):
     def clean(self) -> None:
         role = self.role
         if role == Role.HOMEROOM_TEACHER and not self.homeroom_class_id:
-            raise ValidationError({"homeroom_class": "学級担任には担当学級を指定してください。"})
+            raise ValidationError({"homeroom_class": _("学級担任には担当学級を指定してください。")})
         if role in SCHOOL_ROLES and not self.school_id:
-            raise ValidationError({"school": "学校の役割には学校を指定してください。"})
+            raise ValidationError({"school": _("学校の役割には学校を指定してください。")})
         if role in BOARD_ROLES and not self.board_id:
-            raise ValidationError({"board": "教育委員会担当者には教育委員会を指定してください。"})
+            raise ValidationError({"board": _("教育委員会担当者には教育委員会を指定してください。")})
         if role == Role.PREFECTURAL_ANALYST and not self.prefecture_id:
-            raise ValidationError({"prefecture": "都道府県の分析担当には都道府県を指定してください。"})
+            raise ValidationError({"prefecture": _("都道府県の分析担当には都道府県を指定してください。")})
         if role not in SCHOOL_ROLES and (self.school_id or self.homeroom_class_id):
-            raise ValidationError("この役割には学校を指定できません。")
+            raise ValidationError(_("この役割には学校を指定できません。"))
         klass = self.homeroom_class
         if klass is not None and self.school_id and klass.school_year.school_id != self.school_id:
-            raise ValidationError({"homeroom_class": "担当学級は配置先の学校の学級にしてください。"})
+            raise ValidationError({"homeroom_class": _("担当学級は配置先の学校の学級にしてください。")})
         if self.start_date and self.end_date and self.start_date > self.end_date:
-            raise ValidationError({"end_date": "終了日は開始日以降にしてください。"})
+            raise ValidationError({"end_date": _("終了日は開始日以降にしてください。")})
