@@ -234,6 +234,44 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("KOMU_STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("KOMU_MEDIA_ROOT", VAR_DIR / "media"))
 
+# Attachments (komu.security.blobs): encrypted files under random names, either in a folder
+# (KOMU_STORAGE=filesystem, under KOMU_MEDIA_ROOT) or in an S3-compatible bucket (KOMU_STORAGE=s3). The key file
+# never goes there: it stays on its own volume (docs/deployment.md). `komu check --deploy` checks this setup.
+KOMU_STORAGE = os.environ.get("KOMU_STORAGE", "filesystem").strip().lower()
+KOMU_S3_BUCKET = os.environ.get("KOMU_S3_BUCKET", "")
+KOMU_S3_ENDPOINT_URL = os.environ.get("KOMU_S3_ENDPOINT_URL", "")
+if KOMU_STORAGE == "s3":
+    _ATTACHMENTS: dict[str, object] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": KOMU_S3_BUCKET,
+            "endpoint_url": KOMU_S3_ENDPOINT_URL or None,
+            "region_name": os.environ.get("KOMU_S3_REGION") or None,
+            # Without these boto3 looks for credentials itself (instance role, AWS_* variables, ~/.aws).
+            "access_key": os.environ.get("KOMU_S3_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("KOMU_S3_SECRET_ACCESS_KEY") or None,
+            "location": os.environ.get("KOMU_S3_PREFIX", ""),
+            "addressing_style": os.environ.get("KOMU_S3_ADDRESSING_STYLE") or None,
+            # Objects are never served from the bucket: Komu decrypts and streams them itself.
+            "default_acl": "private",
+            "querystring_auth": True,
+        },
+    }
+elif KOMU_STORAGE == "filesystem":
+    _ATTACHMENTS = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
+    }
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"KOMU_STORAGE={KOMU_STORAGE!r}: filesystem か s3 を指定してください。")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "attachments": _ATTACHMENTS,
+}
+
 EMAIL_BACKEND = os.environ.get("KOMU_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("KOMU_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("KOMU_EMAIL_PORT", "25"))

@@ -7,6 +7,11 @@ demo`). A second subprocess with the same keys reads every demo person's persona
 
 The search is proven to work twice: a unit test plants values in every encoding and expects them found, and
 each dump must contain the plain-text school addresses and names (not personal data, stored unencrypted).
+
+Attachments live outside the database, in the attachments store (komu.security.blobs). Before the search a board
+sends a notice whose attachment is a list of the demo's personal values in UTF-8, UTF-16 and CP932; the files of
+the store are then searched the same way and must reveal nothing either, while the same search over the
+attachment as downloaded finds the values (proof that the files were worth searching).
 """
 
 from __future__ import annotations
@@ -91,6 +96,52 @@ fields = {k: sorted(v) for k, v in fields.items()}
 collected = {"fields": fields, "controls": controls, "public": sorted(set(public))}
 print(json.dumps(collected, ensure_ascii=False))
 """
+
+
+# Runs in a subprocess: a board officer sends a notice with the file argv[1] attached, through the service.
+ATTACH = r"""
+import sys
+
+import django
+
+django.setup()
+
+from komu.access.scope import get_actor
+from komu.accounts.models import User
+from komu.notices.models import Notice
+from komu.notices.services import notices as svc
+from komu.notices.services.attachments import Upload, attachment_bytes
+
+with open(sys.argv[1], "rb") as handle:
+    data = handle.read()
+actor = get_actor(User.objects.get(username="demo-board"))
+notice = svc.notice_send(actor=actor, data=svc.NoticeInput(
+    kind=Notice.Kind.TSUCHI, title="名簿の送付", attachments=(Upload("名簿.pdf", data),)))
+assert attachment_bytes(notice.attachments.get()) == data
+print("attached")
+"""
+
+
+def attach_personal_file(env: dict[str, str], collected: dict[str, Any], folder: Path) -> bytes:
+    """Send a notice whose attachment lists personal values of every field in every encoding; returns its bytes."""
+    values = [v for field_values in collected["fields"].values() for v in field_values[:40]]
+    text = "\n".join(values)
+    data = b"%PDF-1.4\n" + b"\n".join(text.encode(e, errors="ignore") for e in ENCODINGS) + b"\n%%EOF\n"
+    path = folder / "personal.pdf"
+    path.write_bytes(data)
+    assert "attached" in _run(env, "-c", ATTACH, str(path))
+    path.unlink()
+    return data
+
+
+def assert_files_reveal_nothing(media: Path, attached: bytes, collected: dict[str, Any]) -> None:
+    wanted = needles(collected["fields"], collected["public"])
+    # Proof that the files are worth searching: the attachment itself, as downloaded, holds many values.
+    assert len(find_all(attached, wanted)) > 100
+    files = [p for p in sorted(media.rglob("*")) if p.is_file()]
+    assert any(p.relative_to(media).parts[0] == "blobs" for p in files), "the attachment is not in the store"
+    leaks = find_all(b"\x00".join(p.read_bytes() for p in files), wanted)
+    assert not leaks, f"the attachment files reveal {len(leaks)} personal values, e.g.:\n" + "\n".join(leaks[:20])
 
 
 def _env(var_dir: Path, database_url: str | None) -> dict[str, str]:
@@ -209,8 +260,11 @@ def test_search_finds_a_planted_value_in_every_encoding() -> None:
 
 def test_sqlite_file_reveals_no_personal_data(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
-    collected = load_demo_and_collect(_env(var_dir, None))
+    env = _env(var_dir, None)
+    collected = load_demo_and_collect(env)
+    attached = attach_personal_file(env, collected, tmp_path)
     assert_reveals_nothing(_sqlite_bytes(var_dir), collected, "the SQLite file")
+    assert_files_reveal_nothing(var_dir / "media", attached, collected)
 
     # The same search over a copy in which two columns hold plain text, as a careless field would store them,
     # must report them: the test fails when encryption is missing, not only when the search is broken.
@@ -256,7 +310,9 @@ def test_pg_dump_reveals_no_personal_data(tmp_path: Path) -> None:
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
         url = f"postgres://postgres@127.0.0.1:5432/{name}"
-        collected = load_demo_and_collect(_env(tmp_path / "var", url))
+        env = _env(tmp_path / "var", url)
+        collected = load_demo_and_collect(env)
+        attached = attach_personal_file(env, collected, tmp_path)
         dump = subprocess.run(
             [pg_dump, "--no-owner", "--format=plain", f"--dbname={url}"],
             capture_output=True,
@@ -265,6 +321,7 @@ def test_pg_dump_reveals_no_personal_data(tmp_path: Path) -> None:
         )
         assert dump.returncode == 0, dump.stderr.decode(errors="replace")
         assert_reveals_nothing(dump.stdout, collected, "pg_dump")
+        assert_files_reveal_nothing(tmp_path / "var" / "media", attached, collected)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()

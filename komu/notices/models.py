@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 
 from komu.core.models import PersonalDataModel
+from komu.security.blobs import BlobField
 from komu.security.fields import EncryptedTextField
 
 
@@ -237,8 +238,9 @@ class LetterReply(PersonalDataModel):
 
 
 class Attachment(PersonalDataModel):
-    """A file attached to a notice or a letter. The bytes are kept encrypted in the database (base64 inside an
-    encrypted column), never under the web root, and are served only to the sender and the recipients."""
+    """A file attached to a notice or a letter. The bytes are an encrypted file in the attachments store
+    (komu.security.blobs: its own data key, kept here encrypted and bound to this row), never under the web root,
+    and are served only to the sender and the recipients."""
 
     notice = models.ForeignKey(Notice, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments")
     letter = models.ForeignKey(Letter, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments")
@@ -246,7 +248,8 @@ class Attachment(PersonalDataModel):
     content_type = models.CharField("種類", max_length=100)
     size = models.PositiveIntegerField("大きさ")
     sha256 = models.CharField(max_length=64)
-    content = EncryptedTextField("内容")
+    blob = BlobField("保存名", unique=True)
+    blob_key = EncryptedTextField("ファイルの暗号鍵")
 
     class Meta:
         ordering = ("created_at",)

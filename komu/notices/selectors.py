@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from komu.access import roles
 from komu.access.scope import Actor, get_in_scope
 from komu.audit.services import Scope, audit_record
-from komu.core.errors import NotFoundOrNoAccess
+from komu.core.errors import NotFoundOrNoAccess, ValidationFailed
 from komu.notices.models import (
     Attachment,
     Letter,
@@ -27,9 +27,11 @@ from komu.notices.models import (
     NoticeRecipient,
     PaperSend,
 )
-from komu.notices.services.attachments import attachment_bytes
+from komu.notices.services.attachments import attachment_reader
 from komu.notices.services.letters import guardian_rows, letters_sent_scope
 from komu.notices.services.notices import own_orgs, recipient_row_for, sent_scope
+from komu.security.blobs import BlobMissingError, BlobReader
+from komu.security.keys import DecryptionError
 from komu.web.selectors import Task
 
 # --- notices ------------------------------------------------------------------------------------------------------
@@ -156,8 +158,10 @@ def notice_status(*, actor: Actor, notice_id: Any) -> tuple[Notice, list[StatusR
 
 
 @transaction.atomic
-def attachment_download(*, actor: Actor, attachment_id: Any) -> tuple[Attachment, bytes]:
-    """The bytes of an attachment for its sender or recipients (a guardian: their children's letters); audited."""
+def attachment_download(*, actor: Actor, attachment_id: Any) -> tuple[Attachment, BlobReader]:
+    """The bytes of an attachment, as a stream of decrypted chunks, for its sender or recipients (a guardian: their
+    children's letters); audited. The file is opened (and its first segment authenticated) before the event is
+    recorded, so a missing or damaged file answers a message instead of a half-sent download."""
     attachment = get_in_scope(Attachment.objects.select_related("notice", "letter"), pk=attachment_id)
     scope: Scope
     if attachment.notice is not None:
@@ -176,7 +180,10 @@ def attachment_download(*, actor: Actor, attachment_id: Any) -> tuple[Attachment
         scope = Scope(school_id=letter.school_id)
     else:
         raise NotFoundOrNoAccess(_("見つかりません。"))
-    data = attachment_bytes(attachment)
+    try:
+        data = attachment_reader(attachment)
+    except (BlobMissingError, DecryptionError) as exc:
+        raise ValidationFailed(_("添付ファイルが壊れています。送信元に連絡してください。")) from exc
     audit_record(actor=actor.user, action="notices.attachment.downloaded", obj=attachment, scope=scope,
                  detail={"sha256": attachment.sha256})
     return attachment, data

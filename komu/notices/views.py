@@ -8,7 +8,8 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -341,12 +342,15 @@ def notice_remind(request: HttpRequest, notice_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def attachment_download(request: HttpRequest, attachment_id: str) -> HttpResponse:
+def attachment_download(request: HttpRequest, attachment_id: str) -> HttpResponseBase:
     try:
         attachment, data = selectors.attachment_download(actor=get_actor(request.user), attachment_id=attachment_id)
     except NotFoundOrNoAccess:
         raise Http404 from None
-    response = HttpResponse(data, content_type=attachment.content_type)
+    except ValidationFailed as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(data, content_type=attachment.content_type)
+    response["Content-Length"] = str(attachment.size)
     response["Content-Disposition"] = content_disposition_header(True, attachment.filename)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"

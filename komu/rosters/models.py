@@ -19,6 +19,7 @@ from django.db import models
 from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.core.text import normalize_kana
 from komu.directory.models import Board, School
+from komu.security.blobs import BlobField
 from komu.security.fields import BlindIndexField, EncryptedTextField
 
 # The keys of GakureiboEntry.record (and of RosterEntry.snapshot), in display order. They are the personal
@@ -291,7 +292,8 @@ class TransferPackage(PersonalDataModel):
 
 class TransferDocument(PersonalDataModel):
     """A PDF in a transfer package (指導要録 学籍 copy, 在学証明書, 教科用図書給与証明書), certified by the
-    principal: an Ed25519 signature (the seal key) over its SHA-256."""
+    principal: an Ed25519 signature (the seal key) over its SHA-256. The PDF is an encrypted file in the attachments
+    store (komu.security.blobs), its data key kept here encrypted and bound to this row."""
 
     class Kind(models.TextChoices):
         SHIDO_YOROKU = "shido_yoroku", "指導要録（学籍に関する記録）の写し"
@@ -300,8 +302,10 @@ class TransferDocument(PersonalDataModel):
 
     package = models.ForeignKey(TransferPackage, on_delete=models.CASCADE, related_name="documents")
     kind = models.CharField("種類", max_length=16, choices=Kind.choices)
-    content = EncryptedTextField("PDF（base64）")
+    blob = BlobField("保存名", unique=True)
+    blob_key = EncryptedTextField("ファイルの暗号鍵")
     sha256 = models.CharField("SHA-256", max_length=64)
+    size = models.PositiveIntegerField("大きさ")
     signature = models.TextField("電子署名")
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     signed_at = models.DateTimeField("署名日時")

@@ -11,6 +11,7 @@ from django.db import models
 
 from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.directory.models import Board, School
+from komu.security.blobs import BlobField
 from komu.security.fields import EncryptedTextField
 
 
@@ -146,7 +147,8 @@ class SurveyAnswerVersion(PersonalDataModel):
 
 
 class SurveyFile(PersonalDataModel):
-    """A file uploaded into a file field of an answer; the bytes are encrypted (base64 inside)."""
+    """A file uploaded into a file field of an answer; the bytes are an encrypted file in the attachments store
+    (komu.security.blobs), its data key kept here encrypted and bound to this row."""
 
     answer = models.ForeignKey(SurveyAnswer, on_delete=models.CASCADE, related_name="files")
     field_key = models.CharField(max_length=20)
@@ -154,7 +156,8 @@ class SurveyFile(PersonalDataModel):
     mime = models.CharField("形式", max_length=100)
     size = models.PositiveIntegerField("サイズ")
     sha256 = models.CharField(max_length=64)
-    content = EncryptedTextField("内容（base64）")
+    blob = BlobField("保存名", unique=True)
+    blob_key = EncryptedTextField("ファイルの暗号鍵")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
     class Meta:

@@ -24,8 +24,10 @@ from komu.access import roles
 from komu.access.scope import Actor, get_in_scope, schools_for
 from komu.approvals import selectors as approval_selectors
 from komu.audit.services import Scope, audit_record
-from komu.core.errors import NotFoundOrNoAccess
+from komu.core.errors import NotFoundOrNoAccess, ValidationFailed
 from komu.core.tabular import write_csv, write_xlsx
+from komu.security.blobs import BlobMissingError, BlobReader, blob_open
+from komu.security.keys import DecryptionError
 from komu.surveys import aggregate, services, sources
 from komu.surveys import fields as rules
 from komu.surveys.fields import FieldSpec
@@ -357,18 +359,24 @@ def version_values(version: SurveyAnswerVersion) -> dict[str, Any]:
 
 
 @transaction.atomic
-def file_get_for(*, actor: Actor, file_id: Any) -> SurveyFile:
-    """An uploaded file: for its school's answerers, or the board that asked (audited either way)."""
+def file_get_for(*, actor: Actor, file_id: Any) -> tuple[SurveyFile, BlobReader]:
+    """An uploaded file and its decrypted bytes as a stream: for its school's answerers, or the board that asked
+    (audited either way). The file is opened before the event is recorded: a missing or damaged file is a
+    ValidationFailed, not a half-sent download."""
     qs = SurveyFile.objects.select_related("answer", "answer__survey")
     scope = Q(answer__school__in=schools_for(actor, roles.SURVEYS_ANSWER)) if actor.has(roles.SURVEYS_ANSWER) \
         else Q(pk__in=[])
     if actor.has(roles.SURVEYS_BUILD):
         scope |= Q(answer__survey__board_id__in=_board_ids(actor))
     stored = get_in_scope(qs.filter(scope), pk=file_id)
+    try:
+        reader = blob_open(stored, sha256=stored.sha256, size=stored.size)
+    except (BlobMissingError, DecryptionError) as exc:
+        raise ValidationFailed(_("添付ファイルが壊れています。送信元に連絡してください。")) from exc
     audit_record(actor=actor.user, action="surveys.file.downloaded", obj=stored.answer,
                  detail={"file": str(stored.pk), "sha256": stored.sha256},
                  scope=Scope(school_id=stored.answer.school_id, board_id=stored.answer.survey.board_id))
-    return stored
+    return stored, reader
 
 
 # --- Home page ------------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ its content hash covers the values, so a change after 申請 voids the seals; th
 
 from __future__ import annotations
 
-import base64
 import datetime
 import hashlib
 import io
@@ -32,6 +31,7 @@ from komu.audit.services import Scope, audit_record
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
 from komu.directory.models import Role, School, StaffAssignment
 from komu.notices.notifications import notify
+from komu.security.blobs import blob_put
 from komu.surveys import fields as rules
 from komu.surveys import sources
 from komu.surveys.models import Survey, SurveyAnswer, SurveyAnswerVersion, SurveyField, SurveyFile
@@ -476,8 +476,10 @@ def _attach(actor: Actor, answer: SurveyAnswer, spec: rules.FieldSpec, upload: A
         raise ValidationFailed("ファイルを確認してください。", errors={rules.input_name(spec): [
             f"{spec.label}: このファイルの形式は受け付けていません（受け付ける形式: {shown}）。"]})
     stored = SurveyFile(answer=answer, field_key=spec.key, filename=name, mime=_MIME[kind], size=len(data),
-                        sha256=hashlib.sha256(data).hexdigest(), content=base64.b64encode(data).decode("ascii"),
-                        uploaded_by=actor.user)
+                        sha256=hashlib.sha256(data).hexdigest(), uploaded_by=actor.user)
+    # The encrypted file is written first: a rolled-back answer leaves an orphan for `komu blobs gc`, never a
+    # row naming a file that is not there.
+    blob_put(stored, data)
     _save(stored)
     return {"id": str(stored.pk), "name": name, "size": len(data), "sha256": stored.sha256}
 

@@ -6,12 +6,12 @@ Thin: reads through komu.surveys.selectors, writes through komu.surveys.services
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -352,15 +352,18 @@ def answer(request: HttpRequest, answer_id: str) -> HttpResponse:
 
 
 @login_required
-def download_file(request: HttpRequest, file_id: str) -> HttpResponse:
+def download_file(request: HttpRequest, file_id: str) -> HttpResponseBase:
     actor = get_actor(request.user)
     if not (actor.has(roles.SURVEYS_BUILD) or actor.has(roles.SURVEYS_ANSWER)):
         raise Http404
     try:
-        stored = selectors.file_get_for(actor=actor, file_id=file_id)
+        stored, data = selectors.file_get_for(actor=actor, file_id=file_id)
     except NotFoundOrNoAccess:
         raise Http404 from None
-    response = HttpResponse(base64.b64decode(stored.content), content_type=stored.mime)
+    except ValidationFailed as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(data, content_type=stored.mime)
+    response["Content-Length"] = str(stored.size)
     response["Content-Disposition"] = "attachment; filename*=UTF-8''" + _quote(stored.filename)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-store"

@@ -1,12 +1,12 @@
 """Attachments of notices and letters: what may be attached, checked by the bytes themselves, never by the name.
 
 PDF and images are recognised by their magic bytes; XLSX and DOCX are ZIP containers whose content types and main
-part must be there (a renamed .zip or .exe is refused). Each file is size-limited; the bytes are kept encrypted.
+part must be there (a renamed .zip or .exe is refused). Each file is size-limited; the bytes are kept encrypted in
+the attachments store (komu.security.blobs), written before the row that names them.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import unicodedata
@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from komu.core.errors import ValidationFailed
 from komu.notices.models import Attachment, Letter, Notice
+from komu.security.blobs import BlobReader, blob_open, blob_put, blob_read
 
 MAX_BYTES = int(getattr(settings, "KOMU_NOTICE_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
 MAX_FILES = 10
@@ -97,16 +98,30 @@ def attachments_store(checked: list[tuple[Upload, str, str]], *, notice: Notice 
     for upload, content_type, filename in checked:
         attachment = Attachment(
             notice=notice, letter=letter, filename=filename, content_type=content_type, size=len(upload.data),
-            sha256=hashlib.sha256(upload.data).hexdigest(), content=base64.b64encode(upload.data).decode("ascii"),
+            sha256=hashlib.sha256(upload.data).hexdigest(),
         )
+        blob_put(attachment, upload.data)
         attachment.full_clean()
         attachment.save()
         stored.append(attachment)
     return stored
 
 
+def attachment_copy(source: Attachment, *, notice: Notice | None = None,
+                    letter: Letter | None = None) -> Attachment:
+    """A new attachment with the same bytes, sealed again under its own data key and bound to the new row."""
+    copy = Attachment(notice=notice, letter=letter, filename=source.filename, content_type=source.content_type,
+                      size=source.size, sha256=source.sha256)
+    blob_put(copy, blob_read(source, sha256=source.sha256, size=source.size))
+    copy.full_clean()
+    copy.save()
+    return copy
+
+
+def attachment_reader(attachment: Attachment) -> BlobReader:
+    """The decrypted bytes as a stream of chunks; its SHA-256 and size are checked against the row at the end."""
+    return blob_open(attachment, sha256=attachment.sha256, size=attachment.size)
+
+
 def attachment_bytes(attachment: Attachment) -> bytes:
-    data = base64.b64decode(attachment.content)
-    if hashlib.sha256(data).hexdigest() != attachment.sha256:
-        raise ValidationFailed(_("添付ファイルが壊れています。送信元に連絡してください。"))
-    return data
+    return b"".join(attachment_reader(attachment))

@@ -353,11 +353,10 @@ def notice_forward(*, actor: Actor, notice_id: Any, data: NoticeInput) -> Notice
     school_ids, board_ids, label = _resolve(sender, data)
     forwarded = _create(actor, sender, data, school_ids, board_ids, label, forwarded_from=original)
     # The originals' files travel with the forward (a new encrypted copy bound to the new row).
-    from komu.notices.models import Attachment
+    from komu.notices.services.attachments import attachment_copy
 
     for att in original.attachments.all():
-        Attachment.objects.create(notice=forwarded, filename=att.filename, content_type=att.content_type,
-                                  size=att.size, sha256=att.sha256, content=att.content)
+        attachment_copy(att, notice=forwarded)
     if row.opened_at is None:
         row.opened_at, row.opened_by = timezone.now(), actor.user
         row.save(update_fields=["opened_at", "opened_by"])

@@ -125,7 +125,7 @@ def test_letter_attachment_is_served_to_guardians_of_recipients_only(world: Worl
     letter = trip_letter(world, attachments=(Upload("しおり.pdf", PDF),))
     attachment = letter.attachments.get()
     _, data = selectors.attachment_download(actor=actor(world, "guardian_a"), attachment_id=attachment.pk)
-    assert data == PDF
+    assert b"".join(data) == PDF
     with pytest.raises(NotFoundOrNoAccess):
         selectors.attachment_download(actor=actor(world, "guardian_b"), attachment_id=attachment.pk)
 

@@ -172,9 +172,15 @@ def test_attachment_is_stored_encrypted_and_served_only_to_recipients(world: Wor
 
     notice = send(world, attachments=(Upload("要項.pdf", PDF),))
     attachment = notice.attachments.get()
-    assert b"%PDF" not in raw_value(Attachment, attachment.pk, "content").encode()
+    from komu.security.blobs import blob_storage
+
+    # The file in the store is ciphertext under a random name; its data key is an encrypted column.
+    with blob_storage().open(attachment.blob) as stored:
+        assert b"%PDF" not in stored.read()
+    assert attachment.filename not in attachment.blob and str(attachment.pk) not in attachment.blob
+    assert raw_value(Attachment, attachment.pk, "blob_key") not in ("", attachment.blob_key)
     _, data = selectors.attachment_download(actor=actor(world, "teacher_a"), attachment_id=attachment.pk)
-    assert data == PDF
+    assert b"".join(data) == PDF
     assert AuditEvent.objects.filter(action="notices.attachment.downloaded").count() == 1
     with pytest.raises(NotFoundOrNoAccess):
         selectors.attachment_download(actor=actor(world, "principal_b"), attachment_id=attachment.pk)

@@ -88,7 +88,8 @@ def test_attachment_download_headers(world: World, signed_in: Any) -> None:
         kind=Notice.Kind.TSUCHI, title="添付つき", attachments=(Upload("要項.pdf", PDF),)))
     attachment = notice.attachments.get()
     response = signed_in("teacher_a").get(reverse("notices:attachment", args=[attachment.pk]))
-    assert response.status_code == 200 and response.content == PDF
+    assert response.status_code == 200 and b"".join(response.streaming_content) == PDF
+    assert response["Content-Length"] == str(len(PDF))
     assert response["X-Content-Type-Options"] == "nosniff" and "attachment" in response["Content-Disposition"]
     assert signed_in("principal_b").get(reverse("notices:attachment", args=[attachment.pk])).status_code == 404
     assert signed_in("principal_b").get(reverse("notices:attachment", args=["nonsense"])).status_code == 404

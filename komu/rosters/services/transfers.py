@@ -16,7 +16,6 @@ JSON payload naming the package, the document kind, the SHA-256 of the PDF bytes
 
 from __future__ import annotations
 
-import base64
 import datetime
 import hashlib
 import json
@@ -42,7 +41,8 @@ from komu.core.wareki import fiscal_year_of
 from komu.directory.models import Board, Role, School, SchoolYear, StaffAssignment
 from komu.rosters import pdf
 from komu.rosters.models import TransferDocument, TransferPackage
-from komu.security.keys import get_keyring
+from komu.security.blobs import BlobMissingError, blob_put, blob_read
+from komu.security.keys import DecryptionError, get_keyring
 from komu.students import services as student_services
 from komu.students.models import (
     LEAVING_KINDS,
@@ -229,7 +229,8 @@ def _signature_payload(document: TransferDocument) -> dict[str, Any]:
 
 
 def document_bytes(document: TransferDocument) -> bytes:
-    return base64.b64decode(document.content.encode("ascii"))
+    """The PDF from the attachments store, decrypted (its hash is checked by transfer_document_verify)."""
+    return blob_read(document)
 
 
 def transfer_document_verify(document: TransferDocument) -> bool:
@@ -237,7 +238,7 @@ def transfer_document_verify(document: TransferDocument) -> bool:
     signature over (package, kind, hash, signer, time) is valid under the seal key."""
     try:
         content = document_bytes(document)
-    except (ValueError, UnicodeError):
+    except (BlobMissingError, DecryptionError):
         return False
     if hashlib.sha256(content).hexdigest() != document.sha256:
         return False
@@ -247,9 +248,11 @@ def transfer_document_verify(document: TransferDocument) -> bool:
 def _certify(package: TransferPackage, *, kind: str, content: bytes, signer: Any,
              at: datetime.datetime) -> TransferDocument:
     document = TransferDocument(
-        package=package, kind=kind, content=base64.b64encode(content).decode("ascii"),
-        sha256=hashlib.sha256(content).hexdigest(), signature="", signed_by=signer, signed_at=at,
+        package=package, kind=kind, sha256=hashlib.sha256(content).hexdigest(), size=len(content), signature="",
+        signed_by=signer, signed_at=at,
     )
+    # Written before the row is saved in the caller's transaction (komu.security.blobs).
+    blob_put(document, content)
     document.signature = get_keyring().seal_sign(canonical_bytes(_signature_payload(document)))
     document.full_clean()
     document.save()

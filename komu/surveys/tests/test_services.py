@@ -244,8 +244,8 @@ def test_a_file_is_checked_by_its_content(world: World) -> None:
     answer.refresh_from_db()
     stored = services.answer_values(answer)["q1"]
     assert stored["name"] == "計画.pdf"
-    got = selectors.file_get_for(actor=board, file_id=stored["id"])
-    assert got.mime == "application/pdf"
+    got, data = selectors.file_get_for(actor=board, file_id=stored["id"])
+    assert got.mime == "application/pdf" and b"".join(data) == b"%PDF-1.4 small"
     with pytest.raises(NotFoundOrNoAccess):
         selectors.file_get_for(actor=act(world, "board_officer_b"), file_id=stored["id"])
     assert "surveys.file.downloaded" in actions()

@@ -1,0 +1,36 @@
+"""Attachments leave the database (issue 9): each notice or letter attachment becomes an encrypted file in the attachments store
+(komu.security.blobs), the row keeping its name and its data key. Step 1: the new columns, then the bytes moved.
+Step 2 (0005_drop_base64_content) drops the base64 column."""
+
+import komu.security.blobs
+import komu.security.fields
+from django.db import migrations
+
+
+def forwards(apps, schema_editor):
+    komu.security.blobs.migrate_column_to_blobs(apps.get_model("notices", "Attachment"))
+
+
+def backwards(apps, schema_editor):
+    komu.security.blobs.migrate_blobs_to_column(apps.get_model("notices", "Attachment"))
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [("notices", "0003_letter_via_board")]
+
+    operations = [
+        migrations.AddField(
+            model_name="attachment",
+            name="blob",
+            field=komu.security.blobs.BlobField(default="", editable=False, max_length=100, verbose_name="保存名"),
+            preserve_default=False,
+        ),
+        migrations.AddField(
+            model_name="attachment",
+            name="blob_key",
+            field=komu.security.fields.EncryptedTextField(default="", verbose_name="ファイルの暗号鍵"),
+            preserve_default=False,
+        ),
+        migrations.RunPython(forwards, backwards),
+    ]

@@ -1,0 +1,36 @@
+"""Attachments leave the database (issue 9): each file uploaded into an answer becomes an encrypted file in the attachments store
+(komu.security.blobs), the row keeping its name and its data key. Step 1: the new columns, then the bytes moved.
+Step 2 (0003_drop_base64_content) drops the base64 column."""
+
+import komu.security.blobs
+import komu.security.fields
+from django.db import migrations
+
+
+def forwards(apps, schema_editor):
+    komu.security.blobs.migrate_column_to_blobs(apps.get_model("surveys", "SurveyFile"))
+
+
+def backwards(apps, schema_editor):
+    komu.security.blobs.migrate_blobs_to_column(apps.get_model("surveys", "SurveyFile"))
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [("surveys", "0001_initial")]
+
+    operations = [
+        migrations.AddField(
+            model_name="surveyfile",
+            name="blob",
+            field=komu.security.blobs.BlobField(default="", editable=False, max_length=100, verbose_name="保存名"),
+            preserve_default=False,
+        ),
+        migrations.AddField(
+            model_name="surveyfile",
+            name="blob_key",
+            field=komu.security.fields.EncryptedTextField(default="", verbose_name="ファイルの暗号鍵"),
+            preserve_default=False,
+        ),
+        migrations.RunPython(forwards, backwards),
+    ]
