@@ -10,8 +10,9 @@ from komu.ops.backup import BackupError, backup_restore
 
 class Command(BaseCommand):
     help = (
-        "バックアップを空のデータベースに戻す: チェックサムを確かめ、ダンプと添付ファイルを戻し、全テーブルの件数を"
-        "manifest と照合し、監査ログの連鎖を検証する（鍵ファイルは KOMU_KEY_FILE で別に用意する）。"
+        "バックアップを空のデータベースと空の保存先に戻す: チェックサムを確かめ、ダンプを戻し、添付ファイルを"
+        "設定された保存先（KOMU_STORAGE）に書き戻し、全テーブルの件数を manifest と照合し、参照される添付ファイルが"
+        "すべてあることと監査ログの連鎖を検証する（鍵ファイルは KOMU_KEY_FILE で別に用意する）。"
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,7 +26,10 @@ class Command(BaseCommand):
         if result.mismatched:
             lines = "、".join(f"{name}（{a}→{b}）" for name, (a, b) in result.mismatched.items())
             raise CommandError(f"戻したテーブルの件数が manifest と一致しません: {lines}")
-        self.stdout.write(self.style.SUCCESS(
-            f"戻しました: テーブル {result.tables}、行 {result.rows}、添付ファイル {result.media_files}。"
-            f"監査ログ {result.audit_events} 件の連鎖を検証しました。"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"戻しました: テーブル {result.tables}、行 {result.rows}、添付ファイル {result.blobs}、"
+                f"その他のファイル {result.media_files}。"
+                f"監査ログ {result.audit_events} 件の連鎖を検証しました。"
+            )
+        )
