@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from komu.access import roles
 from komu.audit import context as audit_context
@@ -101,7 +102,7 @@ def get_actor(user: Any) -> Actor:
                     "student_id", flat=True
                 )
             )
-            grants.append(Grant(role=Role.GUARDIAN, org_label="保護者"))
+            grants.append(Grant(role=Role.GUARDIAN, org_label=gettext("保護者")))
         actor = Actor(user=user, grants=tuple(grants), child_ids=child_ids)
         primary = actor.primary
         # The audit log records the role and organisation a person acted in. The first actor resolved in a

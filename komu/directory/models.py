@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from komu.core import codes, wareki
@@ -288,7 +289,7 @@ class StaffAssignment(TimestampedModel):
             return str(self.board)
         if self.prefecture_id:
             return str(self.prefecture)
-        return "全国"
+        return gettext("全国")
 
     @property
     def organisation_code(self) -> str:

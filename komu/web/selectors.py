@@ -69,7 +69,7 @@ def _domain_tasks(actor: Actor) -> list[Task]:
 
 def home_for(*, actor: Actor) -> HomePage:
     primary = actor.primary
-    page = HomePage(greeting_role=dict(Role.choices)[primary.role] if primary else "")
+    page = HomePage(greeting_role=str(dict(Role.choices)[primary.role]) if primary else "")
     user = actor.user
     if user.mfa_required and not mfa.has_recovery_codes(user):
         page.tasks.append(Task(
