@@ -151,7 +151,7 @@ class EntryRow:
 
     @property
     def kind_label(self) -> str:
-        return MarkKind(self.kind).label
+        return str(MarkKind(self.kind).label)
 
     @property
     def symbol(self) -> str:
