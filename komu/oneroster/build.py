@@ -21,7 +21,6 @@ import contextlib
 import datetime
 import gc
 import re
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,6 @@ from komu.core.wareki import fiscal_year_of
 from komu.directory.models import Board, HomeroomClass, Role, School, SchoolYear, StaffAssignment, Term
 from komu.oneroster import spec
 from komu.oneroster.models import RosterObject, new_sourced_id
-from komu.students.models import ClassMembership, Student
 
 Kind = RosterObject.Kind
 
@@ -98,11 +96,6 @@ class Roster:
     class_grade: dict[int, str] = field(default_factory=dict)
     year_ids: tuple[int, ...] = ()
 
-    @property
-    def person_ids(self) -> list[str]:
-        ids = {r.person_id for r in self.records.get("users", []) if r.person_id}
-        return sorted(ids)
-
 
 def iso(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -150,17 +143,14 @@ class SourcedIds:
     """Look up and assign sourcedIds in bulk: one read per export, one insert for what is new. Rows are read
     as tuples and written with one executemany (model instances would triple the cost of a large export)."""
 
-    def __init__(self, scope: Scope, *, pupils: bool = True) -> None:
+    def __init__(self, scope: Scope) -> None:
         self._scope = scope
         self._known: dict[tuple[str, str], _Known] = {}
         self._new: dict[tuple[str, str], tuple[str, int | None, int | None]] = {}
-        self._moved: dict[int, list[int]] = defaultdict(list)  # school id → RosterObject pks of pupils now there
         self.seen: set[tuple[str, str]] = set()
         q = Q(school_id__in=scope.school_ids) | Q(board_id__in=scope.board_ids, school__isnull=True)
-        known = RosterObject.objects.filter(q)
-        # Without the pupils (the streamed export keeps their objects itself), their rows are neither read
-        # nor taken for gone.
-        self._load(known if pupils else known.exclude(kind__in=PUPIL_KINDS))
+        # The pupils' objects are kept by komu.oneroster.export (set-based SQL): not read here, nor taken for gone.
+        self._load(RosterObject.objects.filter(q).exclude(kind__in=PUPIL_KINDS))
 
     def _load(self, qs: Any) -> None:
         for kind, key, pk, sid, first, gone, school in qs.values_list(*_KNOWN_COLUMNS).iterator(chunk_size=5000):
@@ -172,10 +162,6 @@ class SourcedIds:
         self.seen.add(pair)
         known = self._known.get(pair)
         if known is not None:
-            if kind == Kind.STUDENT and school_id is not None and known.school_id != school_id:
-                # A pupil who changed school belongs to the new school's exports (and tombstones) from now on.
-                self._moved[school_id].append(known.pk)
-                known.school_id = school_id
             return known.sourced_id
         new = self._new.get(pair)
         if new is None:
@@ -203,8 +189,6 @@ class SourcedIds:
         """Store new sourcedIds; with `detect_gone`, stamp what is no longer found and return every tombstone."""
         if self._new:
             self._insert_new()
-        for school_id, pks in self._moved.items():
-            RosterObject.objects.filter(pk__in=pks).update(school_id=school_id)
         now = timezone.now()
         tombstones: dict[str, list[tuple[str, datetime.datetime]]] = defaultdict(list)
         gone_ids, back_ids = [], []
@@ -286,7 +270,7 @@ def build_roster(scope: Scope, *, detect_gone: bool = False, pupils: bool = True
 
 
 def _build_roster(scope: Scope, *, detect_gone: bool, pupils: bool) -> Roster:
-    ids = SourcedIds(scope, pupils=pupils)
+    ids = SourcedIds(scope)
     roster = Roster()
     recs = roster.records
     boards = {b.pk: b for b in Board.objects.filter(pk__in=scope.board_ids)}
@@ -363,75 +347,15 @@ def _build_roster(scope: Scope, *, detect_gone: bool, pupils: bool) -> Roster:
             school_sid=school_sid[school_id], class_sid=sid))
     roster.school_sid, roster.class_sid, roster.class_grade = school_sid, class_sid, class_grade
     roster.year_ids = tuple(sy.pk for sy in years)
-    if pupils:
-        _add_students(scope, ids, roster, school_sid, class_sid, class_grade)
     _add_staff(scope, ids, roster, school_sid, class_sid, class_grade)
     roster.tombstones = ids.save(detect_gone=detect_gone and scope.is_current_year)
+    if pupils:
+        from komu.oneroster.export import add_pupils  # the pupils' rows come from the export's SQL
+
+        add_pupils(scope, roster, detect_gone=detect_gone and scope.is_current_year)
     for file in recs:
         recs[file].sort(key=lambda r: r.sourced_id)
     return roster
-
-
-@dataclass
-class _Membership:
-    pk: int
-    homeroom_class_id: int
-    shusseki_no: int
-    updated_at: datetime.datetime
-
-
-def _add_students(scope: Scope, ids: SourcedIds, roster: Roster, school_sid: dict[int, str],
-                  class_sid: dict[int, str], class_grade: dict[int, str]) -> None:
-    recs = roster.records
-    memberships: dict[uuid.UUID, _Membership] = {}
-    rows = ClassMembership.objects.filter(homeroom_class_id__in=list(class_sid)).order_by("pk").values_list(
-        "pk", "student_id", "homeroom_class_id", "shusseki_no", "updated_at")
-    for pk, student_id, class_id, number, updated in rows.iterator(chunk_size=5000):
-        memberships.setdefault(student_id, _Membership(pk, class_id, number, updated))
-    students = (Student.objects.filter(school_id__in=scope.school_ids, is_active=True).order_by("pk")
-                .only("id", "school_id", "family_name", "given_name", "family_name_kana", "given_name_kana", "sex",
-                      "birth_date", "updated_at"))
-    ids.preload(Kind.STUDENT, students.values_list("pk", flat=True))
-    for student in students.iterator(chunk_size=2000):
-        sid = ids.get(Kind.STUDENT, student.pk, school_id=student.school_id, default=str(student.pk))
-        org = school_sid[student.school_id]
-        m = memberships.get(student.pk)
-        home = class_sid[m.homeroom_class_id] if m is not None else ""
-        grade = class_grade[m.homeroom_class_id] if m is not None else ""
-        user_modified = _latest(student.updated_at, m.updated_at if m else None,
-                                ids.first_seen(Kind.STUDENT, student.pk))
-        recs["users"].append(Record(
-            "users",
-            _row(spec.USERS, sourcedId=sid, enabledUser="true", username=sid, givenName=student.given_name,
-                 familyName=student.family_name, grades=grade, primaryOrgSourcedId=org,
-                 **{"metadata.jp.kanaGivenName": to_katakana(student.given_name_kana),
-                    "metadata.jp.kanaFamilyName": to_katakana(student.family_name_kana),
-                    "metadata.jp.homeClass": home}),
-            user_modified, person_id=str(student.pk), school_sid=org, class_sid=home, role="student"))
-        # The role is the pupil's membership of this school: a pupil who moves gets a new role (and the old
-        # school's export a tombstone for the old one).
-        role_key = f"{student.pk}:{student.school_id}"
-        role_sid = ids.get(Kind.STUDENT_ROLE, role_key, school_id=student.school_id)
-        recs["roles"].append(Record(
-            "roles", _row(spec.ROLES_FILE, sourcedId=role_sid, userSourcedId=sid, roleType="primary",
-                          role="student", orgSourcedId=org),
-            _latest(student.updated_at, ids.first_seen(Kind.STUDENT_ROLE, role_key)), school_sid=org,
-            role="student"))
-        recs["demographics"].append(Record(
-            "demographics", _row(spec.DEMOGRAPHICS, sourcedId=sid,
-                                 birthDate=student.birth_date.isoformat() if student.birth_date else "",
-                                 sex=student.sex),
-            _latest(student.updated_at, ids.first_seen(Kind.STUDENT, student.pk)), person_id=str(student.pk),
-            school_sid=org, role="student"))
-        if m is not None:
-            enrol_sid = ids.get(Kind.STUDENT_ENROLLMENT, m.pk, school_id=student.school_id)
-            recs["enrollments"].append(Record(
-                "enrollments",
-                _row(spec.ENROLLMENTS, sourcedId=enrol_sid, classSourcedId=home, schoolSourcedId=org,
-                     userSourcedId=sid, role="student", primary="false",
-                     **{"metadata.jp.ShussekiNo": str(m.shusseki_no), "metadata.jp.PublicFlg": PUBLIC_FLG_STUDENT}),
-                _latest(m.updated_at, ids.first_seen(Kind.STUDENT_ENROLLMENT, m.pk)), school_sid=org,
-                class_sid=home, role="student"))
 
 
 def _add_staff(scope: Scope, ids: SourcedIds, roster: Roster, school_sid: dict[int, str],

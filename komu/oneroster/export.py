@@ -41,8 +41,10 @@ from komu.oneroster import bundle, spec
 from komu.oneroster.build import (
     PUBLIC_FLG_STUDENT,
     PUPIL_KINDS,
+    Record,
     Roster,
     Scope,
+    Values,
     _latest,
     iso,
 )
@@ -55,8 +57,10 @@ Kind = RosterObject.Kind
 CHUNK = 2000
 SPOOL_BYTES = 4 * 1024 * 1024
 
-# One row of a file as it is streamed: (its sourcedId, its values in column order, its last modification).
-Item = tuple[str, list[str], datetime.datetime]
+# One row of a file as it is streamed: its sourcedId, its values in column order, its last modification, and
+# for the REST roster (komu.oneroster.build) the person it names and its school's and class's sourcedIds.
+Item = tuple[str, list[str], datetime.datetime, tuple[str, str, str]]
+_NO_LINKS = ("", "", "")
 
 
 class _Columns:
@@ -302,6 +306,7 @@ def pupil_users(scope: Scope, roster: Roster, person_ids: list[str], *, dated: b
                 },
             ),
             _modified(rest[4:]),
+            (pk, roster.school_sid[school_id], home),
         )
 
 
@@ -309,13 +314,14 @@ def pupil_demographics(scope: Scope, roster: Roster, *, dated: bool) -> Iterator
     pupils = _Pupils(scope, roster.year_ids)
     columns = _Columns(spec.DEMOGRAPHICS)
     opener = _Decrypter(("birth_date",))
-    sql = _pupil_query(pupils, Kind.STUDENT, "s.sex, s.birth_date", "s.updated_at", dated=dated)
-    for sid, pk, sex, birth_date, *stamps in _stream(sql, [Kind.STUDENT]):
+    sql = _pupil_query(pupils, Kind.STUDENT, "s.school_id, s.sex, s.birth_date", "s.updated_at", dated=dated)
+    for sid, pk, school_id, sex, birth_date, *stamps in _stream(sql, [Kind.STUDENT]):
         (birth,) = opener.open(pk, [birth_date])
         yield (
             sid,
             columns.row(sourcedId=sid, birthDate=birth.isoformat() if birth else "", sex=sex),
             _modified(stamps),
+            (pk, roster.school_sid[school_id], ""),
         )
 
 
@@ -341,6 +347,7 @@ def pupil_roles(scope: Scope, roster: Roster, *, dated: bool) -> Iterator[Item]:
                 orgSourcedId=roster.school_sid[school_id],
             ),
             _modified(stamps),
+            ("", roster.school_sid[school_id], ""),
         )
 
 
@@ -369,7 +376,45 @@ def pupil_enrollments(scope: Scope, roster: Roster, *, dated: bool) -> Iterator[
                 **{"metadata.jp.ShussekiNo": str(number), "metadata.jp.PublicFlg": PUBLIC_FLG_STUDENT},
             ),
             _modified(stamps),
+            ("", roster.school_sid[school_id], roster.class_sid[class_id]),
         )
+
+
+def _pupil_stream(
+    file: str, scope: Scope, roster: Roster, *, dated: bool, person_ids: list[str]
+) -> Iterator[Item]:
+    if file == "users":
+        return pupil_users(scope, roster, person_ids, dated=dated)
+    if file == "demographics":
+        return pupil_demographics(scope, roster, dated=dated)
+    if file == "roles":
+        return pupil_roles(scope, roster, dated=dated)
+    return pupil_enrollments(scope, roster, dated=dated)
+
+
+_PUPIL_FILES = ("users", "roles", "demographics", "enrollments")
+
+
+def add_pupils(scope: Scope, roster: Roster, *, detect_gone: bool) -> None:
+    """The pupils' records, for the REST roster (komu.oneroster.build): the rows the export streams, kept."""
+    sync_pupils(scope, roster.year_ids, detect_gone=detect_gone)
+    for file in _PUPIL_FILES:
+        columns = spec.FILES_BY_NAME[file].columns
+        records = roster.records[file]
+        for _sid, row, modified, links in _pupil_stream(file, scope, roster, dated=True, person_ids=[]):
+            person, school_sid, class_sid = links
+            values = Values((c, v) for c, v in zip(columns, row, strict=True) if v)
+            records.append(
+                Record(
+                    file,
+                    values,
+                    modified,
+                    person_id=person,
+                    school_sid=school_sid,
+                    class_sid=class_sid,
+                    role="student",
+                )
+            )
 
 
 def pupil_tombstones(
@@ -407,29 +452,23 @@ def file_rows(
     since and, when the export looks for them, tombstones)."""
     columns = _Columns(spec.FILES_BY_NAME[file])
     items: Iterable[Item] = (
-        (r.sourced_id, columns.of(r.values), r.modified) for r in roster.records.get(file, [])
+        (r.sourced_id, columns.of(r.values), r.modified, _NO_LINKS) for r in roster.records.get(file, [])
     )
     pupils: Iterable[Item] | None = None
-    dated = since is not None
     if file == "users":
         person_ids.extend(r.person_id for r in roster.records.get("users", []) if r.person_id)
-        pupils = pupil_users(scope, roster, person_ids, dated=dated)
-    elif file == "demographics":
-        pupils = pupil_demographics(scope, roster, dated=dated)
-    elif file == "roles":
-        pupils = pupil_roles(scope, roster, dated=dated)
-    elif file == "enrollments":
-        pupils = pupil_enrollments(scope, roster, dated=dated)
+    if file in _PUPIL_FILES:
+        pupils = _pupil_stream(file, scope, roster, dated=since is not None, person_ids=person_ids)
     if pupils is not None:
         items = heapq.merge(items, pupils, key=lambda item: item[0])
     if since is None:
-        for _sid, row, _modified in items:
+        for _sid, row, _modified, _links in items:
             yield row
         return
     status, stamp = columns.index["status"], columns.index["dateLastModified"]
 
     def active() -> Iterator[tuple[str, list[str]]]:
-        for sid, row, modified in items:
+        for sid, row, modified, _links in items:
             if modified > since:
                 row[status], row[stamp] = "active", iso(modified)
                 yield sid, row
