@@ -35,16 +35,24 @@ def school_days(school_year: SchoolYear, start: datetime.date, end: datetime.dat
         CalendarDay.objects.filter(school_year=school_year, date__range=(start, end)).order_by()
         .values_list("date", "kind")
     )
-    result = []
-    for day in _days(start, end):
-        kind = overrides.get(day)
-        if kind == CalendarDay.Kind.SCHOOL_DAY:
-            result.append(day)
-        elif kind in (CalendarDay.Kind.HOLIDAY, CalendarDay.Kind.SCHOOL_CLOSURE):
-            continue
-        elif day.weekday() in weekdays and not jpholiday.is_holiday(day):
-            result.append(day)
-    return result
+    return [day for day in _days(start, end) if _is_school_day(day, weekdays, overrides.get(day))]
+
+
+def _is_school_day(day: datetime.date, weekdays: set[int] | list[int], override: str | None) -> bool:
+    if override == CalendarDay.Kind.SCHOOL_DAY:
+        return True
+    if override in (CalendarDay.Kind.HOLIDAY, CalendarDay.Kind.SCHOOL_CLOSURE):
+        return False
+    return day.weekday() in weekdays and not jpholiday.is_holiday(day)
+
+
+def is_school_day_known(school_year: SchoolYear, day: datetime.date, rules: AttendanceRules,
+                        override: str | None) -> bool:
+    """is_school_day when the caller has already read the calendar's entry for the day (`override`: its kind, or
+    None when the calendar says nothing), e.g. in the same query as the class."""
+    if not (school_year.start_date <= day <= school_year.end_date):
+        return False
+    return _is_school_day(day, rules.weekdays, override)
 
 
 def is_school_day(school_year: SchoolYear, day: datetime.date, rules: AttendanceRules | None = None) -> bool:

@@ -360,17 +360,20 @@ def is_member(*, class_id: int, student_id: uuid.UUID) -> bool:
 
 
 def entry_status(*, actor: Actor, class_id: int | str, day: datetime.date, klass: HomeroomClass | None = None,
-                 rules: AttendanceRules | None = None, status: str | None = None) -> EntrySheet:
+                 rules: AttendanceRules | None = None, status: str | None = None,
+                 register: DailyRegister | None = None) -> EntrySheet:
     """The register's state for the status bar (confirmed by whom, the month's status), without pupils. `klass`,
-    `rules` and `status`: what a save in the same request already read (komu.attendance.services.marks
-    .RegisterSaveResult), the class fetched through the actor's recording scope."""
+    `rules`, `status` and `register` (the day's DailyRegister with entered_by): what a save in the same request
+    already read or wrote (komu.attendance.services.marks.RegisterSaveResult), the class fetched through the
+    actor's recording scope."""
     if klass is None or str(klass.pk) != str(class_id):
-        klass, rules, status = register_class_get(actor=actor, class_id=class_id), None, None
+        klass, rules, status, register = register_class_get(actor=actor, class_id=class_id), None, None, None
     school_year = klass.school_year
     rules = rules or calendar.rules_for(school_year.school)
     status = status or (MonthlyRegister.objects.filter(homeroom_class=klass, year=day.year, month=day.month)
                         .order_by("pk").values_list("status", flat=True).first()) or MonthlyRegister.Status.OPEN
-    register = DailyRegister.objects.filter(homeroom_class=klass, date=day).select_related("entered_by").first()
+    if register is None or register.homeroom_class_id != klass.pk or register.date != day:
+        register = DailyRegister.objects.filter(homeroom_class=klass, date=day).select_related("entered_by").first()
     return EntrySheet(klass, day, school_year, rules, True, None, status, register, [], None, None)
 
 

@@ -16,14 +16,16 @@ Rules every write follows, in one place:
 from __future__ import annotations
 
 import datetime
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max, QuerySet
+from django.db import IntegrityError, connection, transaction
+from django.db.models import CharField, IntegerField, Max, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from komu.access import roles, scope
@@ -32,6 +34,7 @@ from komu.attendance import calendar, periods
 from komu.attendance.models import (
     AbsenceReason,
     AttendanceRules,
+    CalendarDay,
     ClassClosure,
     DailyRegister,
     Disease,
@@ -49,7 +52,7 @@ from komu.audit.services import Scope, audit_record
 from komu.core.errors import KomuError, NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
 from komu.core.text import TextError, reject_control_chars
 from komu.directory.models import HomeroomClass
-from komu.students.models import ClassMembership
+from komu.students.models import ClassMembership, Student
 
 MAX_DETAIL = 200
 MAX_AMENDMENT_REASON = 200
@@ -203,17 +206,27 @@ def _month_status(klass: HomeroomClass, day: datetime.date) -> str:
 
 def _entry_day_status(klass: HomeroomClass, day: datetime.date, rules: AttendanceRules | None = None) -> str:
     """The month's register status, once `day` is known to be a 授業日 of the class that is not closed."""
+    _check_school_day(klass, day, calendar.is_school_day(klass.school_year, day, rules))
+    _check_not_closed(day, ClassClosure.objects.filter(homeroom_class=klass, start_date__lte=day,
+                                                       end_date__gte=day).exists())
+    return _month_status(klass, day)
+
+
+def _check_school_day(klass: HomeroomClass, day: datetime.date, school_day: bool) -> None:
     school_year = klass.school_year
     label = f"{day.month}月{day.day}日"
     if not (school_year.start_date <= day <= school_year.end_date):
         raise ValidationFailed(f"{label}はこの学級の年度の期間外です。")
-    if not calendar.is_school_day(school_year, day, rules):
+    if not school_day:
         raise ValidationFailed(f"{label}は授業日ではありません。授業日を変えるときは学校カレンダーを編集してください。")
-    if ClassClosure.objects.filter(homeroom_class=klass, start_date__lte=day, end_date__gte=day).exists():
+
+
+def _check_not_closed(day: datetime.date, closed: bool) -> None:
+    if closed:
         raise ValidationFailed(
-            f"{label}は学級閉鎖の期間です。この日は全員を出席停止・忌引等として数えるため、出欠は入力できません。"
+            f"{day.month}月{day.day}日は学級閉鎖の期間です。この日は全員を出席停止・忌引等として数えるため、"
+            "出欠は入力できません。"
         )
-    return _month_status(klass, day)
 
 
 def check_day(klass: HomeroomClass, day: datetime.date, *, amendment_reason: str = "",
@@ -237,11 +250,9 @@ def _status_allows(status: str, *, amendment_reason: str, guardian: bool = False
     return False
 
 
-def _authorize(actor: Actor, klass: HomeroomClass, student_id: uuid.UUID, *, source: str,
-               guardian_report: GuardianReport | None) -> bool:
-    """Whether the actor may write this pupil's day; True when they write as the pupil's guardian."""
-    if recordable_classes(actor).filter(pk=klass.pk).exists():
-        return False
+def _authorize_guardian(actor: Actor, student_id: uuid.UUID, *, source: str,
+                        guardian_report: GuardianReport | None) -> bool:
+    """True when the actor writes as the pupil's guardian through their own report; NotFoundOrNoAccess if not."""
     if (actor.is_guardian and source == MarkSource.GUARDIAN and guardian_report is not None
             and student_id in actor.child_ids and guardian_report.guardian_user_id == actor.user.pk):
         return True
@@ -370,7 +381,8 @@ def _apply(writes: Sequence[_Write], *, user: Any, klass: HomeroomClass, day: da
         )
         results.append((w, mark, change))
     if to_delete:
-        Mark.objects.filter(pk__in=to_delete).delete()
+        # The date too: on PostgreSQL marks are partitioned by month, and the date prunes the other partitions.
+        Mark.objects.filter(pk__in=to_delete, date=day).delete()
     # Updates go out as one UPDATE per distinct new value (a class's morning is a handful of kinds): bulk_update's
     # CASE per row and column costs far more to build than to run. The rows are locked, so version + 1 is each
     # row's new version.
@@ -380,12 +392,8 @@ def _apply(writes: Sequence[_Write], *, user: Any, klass: HomeroomClass, day: da
         key = (mark.kind, mark.absence_reason, mark.suspension_kind, mark.disease, mark.kinship_degree,
                mark.source, mark.guardian_report_id)
         groups.setdefault(key, []).append(mark.pk)
-    for (kind, reason, suspension, disease, degree, source, report_id), pks in groups.items():
-        Mark.objects.filter(pk__in=pks).update(
-            homeroom_class=klass, kind=kind, absence_reason=reason, suspension_kind=suspension, disease=disease,
-            kinship_degree=degree, source=source, guardian_report_id=report_id, version=F("version") + 1,
-            updated_by=user, updated_at=now,
-        )
+    if groups:
+        _update_marks(groups, klass_id=klass.pk, day=day, user_id=user_id, now=now)
     for mark in detail_changed:
         # bulk_update bypasses the encrypted field's pre_save (it would send plaintext): a changed note is
         # sealed by a normal save. Notes are rare; the bulk path stays one statement for the usual rows.
@@ -399,8 +407,71 @@ def _apply(writes: Sequence[_Write], *, user: Any, klass: HomeroomClass, day: da
             w = next(w for w, m, _ in results if m is to_create[0])
             raise _conflict(w.student_id, day, Mark.objects.filter(student_id=w.student_id, date=day).first(),
                             _version_now(w.student_id, day, None)) from None
-    MarkChange.objects.bulk_create([change for _, _, change in results])
+    _insert_changes([change for _, _, change in results])
     return results
+
+
+# The two statements of every save, in SQL: built by the ORM they cost more Python than the rest of the save's
+# writes together (the compiler, and a preparation per field and row). Values are parameters; only the models'
+# own table and column names are formatted in. PostgreSQL takes the ids as one array each (and the history rows as
+# one array per column, as Django's own bulk insert does), SQLite as lists of parameters.
+
+def _uuid_param(value: Any) -> Any:
+    if value is None or connection.features.has_native_uuid_field:
+        return value
+    return value.hex
+
+
+def _update_marks(groups: Mapping[tuple[Any, ...], list[Any]], *, klass_id: int, day: datetime.date,
+                  user_id: Any, now: datetime.datetime) -> None:
+    """One UPDATE per group of locked marks taking the same new values (kind, reason, suspension, disease,
+    degree, source, report); each row's version goes up by one. With the date, so that PostgreSQL prunes the
+    partitions of other months."""
+    table = Mark._meta.db_table
+    date = connection.ops.adapt_datefield_value(day)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    user = _uuid_param(user_id)
+    native = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        for (kind, reason, suspension, disease, degree, source, report_id), pks in groups.items():
+            ids = [_uuid_param(pk) for pk in pks]
+            where = "id = ANY(%s)" if native else f"id IN ({', '.join(['%s'] * len(ids))})"
+            cursor.execute(
+                f"UPDATE {table} SET homeroom_class_id = %s, kind = %s, absence_reason = %s, "  # noqa: S608
+                "suspension_kind = %s, disease = %s, kinship_degree = %s, source = %s, guardian_report_id = %s, "
+                f"version = version + 1, updated_by_id = %s, updated_at = %s WHERE date = %s AND {where}",
+                [klass_id, kind, reason, suspension, disease, degree, source, _uuid_param(report_id), user, stamp,
+                 date, *([ids] if native else ids)],
+            )
+
+
+_CHANGE_COLUMNS = ("student_id", "homeroom_class_id", "date", "old_kind", "old_reason", "new_kind", "new_reason",
+                   "is_amendment", "amendment_reason", "changed_by_id", "changed_at", "version")
+_CHANGE_TYPES = ("uuid", "bigint", "date", "text", "text", "text", "text", "boolean", "text", "uuid", "timestamptz",
+                 "integer")
+
+
+def _insert_changes(changes: Sequence[MarkChange]) -> None:
+    """The history rows of a save, in one INSERT (PostgreSQL: one array per column; SQLite: executemany)."""
+    if not changes:
+        return
+    table = MarkChange._meta.db_table
+    columns = ", ".join(_CHANGE_COLUMNS)
+    ops = connection.ops
+    rows = [
+        (_uuid_param(c.student_id), c.homeroom_class_id, ops.adapt_datefield_value(c.date), c.old_kind,
+         c.old_reason, c.new_kind, c.new_reason, c.is_amendment, c.amendment_reason, _uuid_param(c.changed_by_id),
+         ops.adapt_datetimefield_value(c.changed_at), c.version)
+        for c in changes
+    ]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(f"%s::{t}[]" for t in _CHANGE_TYPES)
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({arrays})",  # noqa: S608
+                           [list(column) for column in zip(*rows, strict=True)])
+        else:
+            marks_ = ", ".join(["%s"] * len(_CHANGE_COLUMNS))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks_})", rows)  # noqa: S608
 
 
 def _register_amended(klass: HomeroomClass, day: datetime.date, actor: Actor) -> None:
@@ -492,7 +563,13 @@ def _mark_set(*, actor: Actor, student_id: uuid.UUID | str, day: datetime.date, 
     membership = _membership_on(student_id, day, class_id)
     klass = membership.homeroom_class
     sid = membership.student_id
-    as_guardian = _authorize(actor, klass, sid, source=source, guardian_report=guardian_report)
+    # Staff who record the class: the class and the day's facts in one query (_save_context). Anyone else may
+    # write only as the pupil's guardian, through their own report (_authorize).
+    try:
+        context: _SaveContext | None = _save_context(actor, klass.pk, day, [sid])
+    except NotFoundOrNoAccess:
+        context = None
+    as_guardian = context is None and _authorize_guardian(actor, sid, source=source, guardian_report=guardian_report)
     if guardian_report is not None and (guardian_report.student_id != sid or guardian_report.date != day):
         raise ValidationFailed("保護者連絡の児童生徒または日付が一致しません。")
     if source == MarkSource.AMENDMENT:
@@ -501,7 +578,12 @@ def _mark_set(*, actor: Actor, student_id: uuid.UUID | str, day: datetime.date, 
     # (a no-op below), or is stale (the conflict paths look the key up), or fails the receipt's insert. Only a
     # refusal of the day (e.g. the month was locked since) needs the look-up here, to answer a retry the same.
     try:
-        is_amendment = check_day(klass, day, amendment_reason=amendment_reason, guardian=as_guardian)
+        if context is None:
+            is_amendment = check_day(klass, day, amendment_reason=amendment_reason, guardian=as_guardian)
+        else:
+            _check_school_day(klass, day, context.school_day)
+            _check_not_closed(day, context.closed)
+            is_amendment = _status_allows(context.month_status, amendment_reason=amendment_reason)
     except ValidationFailed:
         if key and _receipt_seen(actor, key) is not None:
             raise _DuplicateSave from None
@@ -556,6 +638,80 @@ def entry_class_get(*, actor: Actor, class_id: int | str) -> HomeroomClass:
     return scope.get_in_scope(recordable_classes(actor).select_related("school_year__school"), pk=class_id)
 
 
+@dataclass(frozen=True)
+class _SaveContext:
+    """What a class's save must know before it writes, read in one query with the class itself."""
+
+    homeroom_class: HomeroomClass
+    rules: AttendanceRules
+    school_day: bool
+    closed: bool
+    month_status: str
+    all_members: bool
+    has_reports: bool
+
+
+@functools.cache
+def _save_context_sql() -> dict[str, str]:
+    """The subqueries of _save_context, correlated with the class row. Only the models' own table names are
+    formatted in; every value is a parameter. `members` takes the list of placeholders for the pupils' ids."""
+    k = connection.ops.quote_name(HomeroomClass._meta.db_table)
+    calendar_day, closure = CalendarDay._meta.db_table, ClassClosure._meta.db_table
+    monthly, report = MonthlyRegister._meta.db_table, GuardianReport._meta.db_table
+    membership, student = ClassMembership._meta.db_table, Student._meta.db_table
+    return {
+        "override": f"SELECT cd.kind FROM {calendar_day} cd "  # noqa: S608
+                    f"WHERE cd.school_year_id = {k}.school_year_id AND cd.date = %s",
+        "closed": f"SELECT COUNT(*) FROM {closure} cc "  # noqa: S608
+                  f"WHERE cc.homeroom_class_id = {k}.id AND cc.start_date <= %s AND cc.end_date >= %s",
+        "month": f"SELECT mr.status FROM {monthly} mr "  # noqa: S608
+                 f"WHERE mr.homeroom_class_id = {k}.id AND mr.year = %s AND mr.month = %s ORDER BY mr.id LIMIT 1",
+        "members": f"SELECT COUNT(*) FROM {membership} m INNER JOIN {student} s ON s.id = m.student_id "  # noqa: S608
+                   f"WHERE m.homeroom_class_id = {k}.id AND s.is_active = %%s AND m.student_id IN (%s)",
+        "reports": f"SELECT COUNT(*) FROM {report} r INNER JOIN {membership} rm "  # noqa: S608
+                   f"ON rm.student_id = r.student_id WHERE rm.homeroom_class_id = {k}.id AND r.date = %s "
+                   "AND r.withdrawn_at IS NULL",
+    }
+
+
+def _save_context(actor: Actor, class_id: int | str, day: datetime.date,
+                  student_ids: Sequence[uuid.UUID]) -> _SaveContext:
+    """The class through the actor's recording scope (NotFoundOrNoAccess otherwise) with its school year, school
+    and rules, and the day's facts as subqueries of the same SELECT: the calendar's entry for the day, whether a
+    学級閉鎖 covers it, the month's register status, whether every pupil saved is an active member of the class,
+    and whether any guardian report for the day is waiting. One round trip instead of six."""
+    sql = _save_context_sql()
+    date = connection.ops.adapt_datefield_value(day)
+    ids = [ClassMembership._meta.get_field("student").get_db_prep_value(s, connection) for s in student_ids]
+    members = (
+        RawSQL(sql["members"] % ", ".join(["%s"] * len(ids)), (True, *ids), output_field=IntegerField())  # noqa: S611
+        if ids else Value(0)
+    )
+    qs = (
+        recordable_classes(actor).select_related("school_year__school__attendance_rules")
+        .annotate(
+            day_override=RawSQL(sql["override"], (date,), output_field=CharField()),  # noqa: S611
+            day_closed=RawSQL(sql["closed"], (date, date), output_field=IntegerField()),  # noqa: S611
+            day_month_status=RawSQL(sql["month"], (day.year, day.month), output_field=CharField()),  # noqa: S611
+            day_members=members,
+            day_reports=RawSQL(sql["reports"], (date,), output_field=IntegerField()),  # noqa: S611
+        )
+    )
+    klass = scope.get_in_scope(qs, pk=class_id)
+    school = klass.school_year.school
+    try:
+        rules = school.attendance_rules
+    except AttendanceRules.DoesNotExist:
+        rules = calendar.rules_for(school)  # the school's first save: its rules are created with the defaults
+    facts: Any = klass
+    return _SaveContext(
+        homeroom_class=klass, rules=rules,
+        school_day=calendar.is_school_day_known(klass.school_year, day, rules, facts.day_override),
+        closed=bool(facts.day_closed), month_status=facts.day_month_status or MonthlyRegister.Status.OPEN,
+        all_members=facts.day_members == len(set(student_ids)), has_reports=bool(facts.day_reports),
+    )
+
+
 def _suggestion(report: GuardianReport) -> MarkInput:
     """What a guardian's report proposes for the day."""
     if report.kind == GuardianReport.Kind.ABSENT:
@@ -604,36 +760,48 @@ def register_save(
     wanted and the version it was based on. Rows whose version is stale are not saved and come back as
     conflicts; the others are. One audit event lists the pupils changed. With `confirm`, the register is also
     confirmed (when nothing conflicted). Raises ValidationFailed with errors keyed by pupil id for bad rows."""
-    klass = entry_class_get(actor=actor, class_id=class_id)
+    context = _save_context(actor, class_id, date, list(rows))
+    klass, rules = context.homeroom_class, context.rules
     amendment_reason = _clean_amendment_reason(amendment_reason)
     errors: dict[str, list[str]] = {}
     cleaned: dict[uuid.UUID, tuple[MarkInput, int | None]] = {}
+    # A class's rows repeat a handful of values (most of a morning is the same few marks): each distinct value
+    # is checked once.
+    checked: dict[MarkInput, MarkInput | list[str]] = {}
     for sid, (data, base) in rows.items():
-        try:
-            cleaned[sid] = (clean_mark_input(data), base)
-        except ValidationFailed as exc:
-            errors[str(sid)] = [m for messages in exc.errors.values() for m in messages]
+        outcome = checked.get(data)
+        if outcome is None:
+            try:
+                outcome = clean_mark_input(data)
+            except ValidationFailed as exc:
+                outcome = [m for messages in exc.errors.values() for m in messages]
+            checked[data] = outcome
+        if isinstance(outcome, MarkInput):
+            cleaned[sid] = (outcome, base)
+        else:
+            errors[str(sid)] = outcome
     if errors:
         raise ValidationFailed("入力内容を確認してください。", errors=errors)
-    members = set(
-        ClassMembership.objects.filter(homeroom_class=klass, student__is_active=True).values_list("student_id",
-                                                                                                   flat=True)
-    )
-    if any(sid not in members for sid in cleaned):
+    if not context.all_members:
         raise NotFoundOrNoAccess("見つかりません。")
-    rules = calendar.rules_for(klass.school_year.school)
-    status = _entry_day_status(klass, date, rules)
+    _check_school_day(klass, date, context.school_day)
+    _check_not_closed(date, context.closed)
+    status = context.month_status
     is_amendment = _status_allows(status, amendment_reason=amendment_reason)
     current = {
         m.student_id: m
         for m in _locked_marks(list(cleaned), date)
     }
+    absent = [s for s in cleaned if s not in current]
     deleted_versions = dict(
-        MarkChange.objects.filter(student_id__in=[s for s in cleaned if s not in current], date=date).order_by()
+        MarkChange.objects.filter(student_id__in=absent, date=date).order_by()
         .values("student_id").annotate(v=Max("version")).values_list("student_id", "v")
-    )
-    untouched = [s for s in cleaned if s not in current and s not in deleted_versions]
-    reports = latest_reports(klass, date, untouched) if untouched else {}
+    ) if absent else {}
+    untouched = [s for s in absent if s not in deleted_versions]
+    # The class's reports for the day are read once, for the rows below and for the confirmation, and only when
+    # there are any.
+    class_reports = latest_reports(klass, date) if context.has_reports and (confirm or untouched) else {}
+    reports = {s: class_reports[s] for s in untouched if s in class_reports}
     result = RegisterSaveResult(homeroom_class=klass, rules=rules, month_status=status)
     writes: list[_Write] = []
     for sid, (data, base) in cleaned.items():
@@ -658,7 +826,7 @@ def register_save(
         result.saved = [w.student_id for w, _, _ in applied]
     done = None
     if confirm and not result.conflicts:
-        done = _confirm_writes(actor, klass, date, now, apply_reports=not is_amendment)
+        done = _confirm_writes(actor, klass, date, now, apply_reports=not is_amendment, reports=class_reports)
         result.register = done.register
     # Audit events last: the chain's lock is held from the first append to the commit.
     if applied:
@@ -686,11 +854,14 @@ class _Confirmation:
 
 
 def _confirm_writes(actor: Actor, klass: HomeroomClass, day: datetime.date, now: datetime.datetime, *,
-                    apply_reports: bool = True) -> _Confirmation:
-    """The register's confirmation without its audit events (the caller records them last, see _confirm_audit)."""
+                    apply_reports: bool = True,
+                    reports: dict[uuid.UUID, GuardianReport] | None = None) -> _Confirmation:
+    """The register's confirmation without its audit events (the caller records them last, see _confirm_audit).
+    `reports`: latest_reports(klass, day) when the caller has already read them in this transaction."""
     if day > timezone.localdate():
         raise ValidationFailed("まだ来ていない日の出席簿は確定できません。当日以降に確定してください。")
-    reports = latest_reports(klass, day)
+    if reports is None:
+        reports = latest_reports(klass, day)
     pending: dict[uuid.UUID, GuardianReport] = {}
     if reports and apply_reports:
         # Reports nobody has acted on become marks now: a day someone already changed (even back to 出席) keeps
@@ -703,7 +874,8 @@ def _confirm_writes(actor: Actor, klass: HomeroomClass, day: datetime.date, now:
         writes = [_Write(sid, _suggestion(r), None, 0, source=MarkSource.GUARDIAN, guardian_report=r)
                   for sid, r in pending.items()]
         _apply(writes, user=actor.user, klass=klass, day=day, is_amendment=False, amendment_reason="", now=now)
-    register, created = DailyRegister.objects.get_or_create(
+    # With who entered it: the status bar that answers the confirmation shows them (registers.entry_status).
+    register, created = DailyRegister.objects.select_related("entered_by").get_or_create(
         homeroom_class=klass, date=day, defaults={"entered_by": actor.user, "entered_at": now}
     )
     return _Confirmation(register, created, len(pending), [r.pk for r in reports.values() if r.read_at is None])

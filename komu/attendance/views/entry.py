@@ -22,6 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import path, register_converter, reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -90,18 +91,23 @@ def _register_url(class_id: int, day: datetime.date) -> str:
 
 # --- Parsing a posted mark -----------------------------------------------------------------------------------------
 
-def _int_or_none(value: str, message: str) -> int | None:
+def _int_or_none(value: str, message: str | Promise) -> int | None:
+    """The message is translated only when it is shown (a class's save parses 35 rows)."""
     value = value.strip()
     if not value:
         return None
     if not value.isascii() or not value.isdigit():
-        raise ValidationFailed(message)
+        raise ValidationFailed(str(message))
     return int(value)
+
+
+_DEGREE_MESSAGE = gettext_lazy("忌引の親等（1親等・2親等・3親等）を選んでください。")
+_RELOAD_MESSAGE = gettext_lazy("画面を再読み込みしてください。")
 
 
 def _mark_input(get: Callable[[str], str], kind: str | None = None) -> MarkInput:
     kind = kind if kind is not None else get("kind")
-    degree = _int_or_none(get("kinship_degree"), _("忌引の親等（1親等・2親等・3親等）を選んでください。"))
+    degree = _int_or_none(get("kinship_degree"), _DEGREE_MESSAGE)
     return MarkInput(
         kind=kind, absence_reason=get("absence_reason") if kind == MarkKind.ABSENT else "",
         suspension_kind=get("suspension_kind") if kind == MarkKind.SUSPENSION else "",
@@ -399,7 +405,7 @@ def confirm(request: HttpRequest, class_id: int, day: datetime.date) -> HttpResp
             raise Http404 from None
         try:
             data = _mark_input(lambda name, i=i: columns[name][i])  # type: ignore[misc]
-            version = _int_or_none(columns["version"][i], _("画面を再読み込みしてください。"))
+            version = _int_or_none(columns["version"][i], _RELOAD_MESSAGE)
         except ValidationFailed as exc:
             error = _first_error(exc)
             break
@@ -424,7 +430,7 @@ def confirm(request: HttpRequest, class_id: int, day: datetime.date) -> HttpResp
     try:
         if result is not None:
             sheet = registers.entry_status(actor=actor, class_id=class_id, day=day, klass=result.homeroom_class,
-                                           rules=result.rules, status=result.month_status)
+                                           rules=result.rules, status=result.month_status, register=result.register)
         else:
             sheet = registers.entry_status(actor=actor, class_id=class_id, day=day)
     except NotFoundOrNoAccess:
