@@ -1,7 +1,10 @@
 """OneRoster (issue 8): CSV export of a board with 100,000 pupils, and REST page latency.
 
-Targets: export ≤ 10 s; REST 100-item page p50 ≤ 20 ms on PostgreSQL. Baselines measured in the same run:
-- export: reading and decrypting the same pupils' four name fields (the floor any export pays);
+Targets: export ≤ 10 s with bounded memory; REST 100-item page p50 ≤ 20 ms on PostgreSQL. Baselines measured
+in the same run:
+- export: reading and decrypting the same pupils' four name fields (the floor any export pays); the export is
+  measured first (every sourcedId assigned) and repeated, with the growth of the process's peak memory (the
+  files are spooled and zipped to a temporary file, as `komu oneroster export --zip` writes them);
 - REST: the same endpoint stack answering /schools (a handful of items: auth, rate limit, JSON, no paging work).
 KOMU_BENCH_ONEROSTER_PUPILS sets the size (default 100,000).
 """
@@ -12,6 +15,7 @@ import base64
 import os
 import resource
 import statistics
+import tempfile
 import time
 import uuid
 from typing import Any
@@ -22,6 +26,7 @@ SCHOOLS = 20
 
 
 def _build() -> Any:
+    from django.db import connection
     from django.utils import timezone
 
     from komu.core.codes import make_school_code
@@ -50,6 +55,10 @@ def _build() -> Any:
         ClassMembership.objects.bulk_create(
             [ClassMembership(student=st, homeroom_class=classes[i // PER_CLASS], shusseki_no=i % PER_CLASS + 1)
              for i, st in enumerate(students)], batch_size=5000)
+    if connection.vendor == "postgresql":
+        # A production database has planner statistics (autovacuum); a table filled a second ago does not.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     return board
 
 
@@ -72,7 +81,9 @@ def _export(board: Any) -> tuple[float, float]:
     start = time.perf_counter()
     scope = export_scope_for(actor=actor, board_code=board.code)
     result = roster_export(actor=actor, roster_scope=scope, since=None, reason="bench")
-    result.zip_bytes()
+    with tempfile.TemporaryFile() as archive:
+        result.parts.write_zip(archive)
+    result.parts.close()
     elapsed = time.perf_counter() - start
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     return elapsed, grown
@@ -144,6 +155,7 @@ def run() -> list[str]:
         f"# OneRoster — {PUPILS:,} pupils in {SCHOOLS} schools (built in {built:.0f} s)",
         f"oneroster CSV export, first (bulk, 8 files + zip, sourcedIds assigned): {elapsed:.1f} s, peak memory"
         f" +{grown:,.0f} MiB  |  baseline decrypting the pupils' names: {baseline:.1f} s  |  ratio {elapsed / baseline:.1f}",
-        f"oneroster CSV export, repeated (sourcedIds known): {again:.1f} s  |  ratio {again / baseline:.1f}",
+        f"oneroster CSV export, repeated (sourcedIds known): {again:.1f} s, peak memory +{_grown:,.0f} MiB"
+        f"  |  ratio {again / baseline:.1f}",
     ]
     return lines + _rest(board)
