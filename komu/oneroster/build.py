@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -265,7 +265,8 @@ def gc_paused() -> Iterator[None]:
 def build_roster(scope: Scope, *, detect_gone: bool = False, pupils: bool = True) -> Roster:
     """Every OneRoster record of the scope, with sourcedIds assigned (and stored) where new. Without `pupils`,
     everything but the pupils' users, roles, demographics and enrollments (which the export streams)."""
-    with gc_paused():
+    # One transaction: the sourcedIds stored and the rows read from one consistent state.
+    with transaction.atomic(), gc_paused():
         return _build_roster(scope, detect_gone=detect_gone, pupils=pupils)
 
 

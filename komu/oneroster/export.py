@@ -208,7 +208,9 @@ def _stream(sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
     held; SQLite steps through the result as it is fetched)."""
     if connection.vendor == "postgresql":
         connection.ensure_connection()
-        with connection.connection.cursor(name=f"oneroster_{uuid.uuid4().hex}") as cursor:
+        # Outside a transaction a server-side cursor must be WITH HOLD (kept past the implicit commit).
+        name = f"oneroster_{uuid.uuid4().hex}"
+        with connection.connection.cursor(name=name, withhold=not connection.in_atomic_block) as cursor:
             cursor.itersize = CHUNK
             cursor.execute(sql, params)
             yield from cursor
