@@ -252,9 +252,9 @@ if KOMU_STORAGE == "s3":
             "secret_key": os.environ.get("KOMU_S3_SECRET_ACCESS_KEY") or None,
             "location": os.environ.get("KOMU_S3_PREFIX", ""),
             "addressing_style": os.environ.get("KOMU_S3_ADDRESSING_STYLE") or None,
-            # Objects are never served from the bucket: Komu decrypts and streams them itself.
-            "default_acl": "private",
-            "querystring_auth": True,
+            # No ACL header: new AWS buckets refuse object ACLs (bucket owner enforced), and objects are never
+            # served from the bucket anyway — Komu decrypts and streams them itself (block public access).
+            "default_acl": None,
         },
     }
 elif KOMU_STORAGE == "filesystem":

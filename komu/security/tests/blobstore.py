@@ -104,7 +104,7 @@ def use_s3(settings: Any, endpoint: str, bucket: str) -> None:
                 "bucket_name": bucket,
                 "endpoint_url": endpoint,
                 "addressing_style": "path",
-                "default_acl": "private",
+                "default_acl": None,
                 **S3_CREDENTIALS,
             },
         },
