@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.core.models import PersonalDataModel
 from komu.security.blobs import BlobField
@@ -15,9 +16,9 @@ class NotificationPreference(models.Model):
     """How a person wants to hear of new notifications by e-mail. No row means immediate e-mail."""
 
     class EmailMode(models.TextChoices):
-        IMMEDIATE = "immediate", "すぐにメールで受け取る"
-        DIGEST = "digest", "1日1回まとめて受け取る"
-        OFF = "off", "メールでは受け取らない"
+        IMMEDIATE = "immediate", _("すぐにメールで受け取る")
+        DIGEST = "digest", _("1日1回まとめて受け取る")
+        OFF = "off", _("メールでは受け取らない")
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
                                 related_name="notification_preference")
@@ -38,9 +39,9 @@ class Notification(PersonalDataModel):
     and is kept encrypted."""
 
     class EmailState(models.TextChoices):
-        NONE = "none", "送らない"
-        PENDING = "pending", "まとめて送る予定"
-        SENT = "sent", "送信済み"
+        NONE = "none", _("送らない")
+        PENDING = "pending", _("まとめて送る予定")
+        SENT = "sent", _("送信済み")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField("種類", max_length=40)
@@ -74,10 +75,10 @@ class Notice(models.Model):
     schools is a new Notice whose `forwarded_from` names the one received: the chain stays visible."""
 
     class Kind(models.TextChoices):
-        TSUCHI = "tsuchi", "通知"
-        JIMU_RENRAKU = "jimu_renraku", "事務連絡"
-        IRAI = "irai", "依頼"
-        HOKOKU = "hokoku", "報告"
+        TSUCHI = "tsuchi", _("通知")
+        JIMU_RENRAKU = "jimu_renraku", _("事務連絡")
+        IRAI = "irai", _("依頼")
+        HOKOKU = "hokoku", _("報告")
 
     kind = models.CharField("種別", max_length=16, choices=Kind.choices)
     title = models.CharField("件名", max_length=200)
@@ -156,13 +157,13 @@ class Letter(models.Model):
     """A letter (お便り) from a school to the guardians of a class, a grade or the whole school."""
 
     class Audience(models.TextChoices):
-        CLASS = "class", "学級"
-        GRADE = "grade", "学年"
-        SCHOOL = "school", "全校"
+        CLASS = "class", _("学級")
+        GRADE = "grade", _("学年")
+        SCHOOL = "school", _("全校")
 
     class ReplyKind(models.TextChoices):
-        NONE = "none", "返信なし"
-        CONSENT = "consent", "同意・不同意を返信してもらう"
+        NONE = "none", _("返信なし")
+        CONSENT = "consent", _("同意・不同意を返信してもらう")
 
     school = models.ForeignKey("directory.School", on_delete=models.PROTECT, related_name="+")
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -213,8 +214,8 @@ class LetterReply(PersonalDataModel):
     content and its hash. A later reply for the same pupil supersedes the earlier one; both are kept."""
 
     class Choice(models.TextChoices):
-        AGREE = "agree", "参加に同意する"
-        DISAGREE = "disagree", "同意しない"
+        AGREE = "agree", _("参加に同意する")
+        DISAGREE = "disagree", _("同意しない")
 
     recipient = models.ForeignKey(LetterRecipient, on_delete=models.CASCADE, related_name="replies")
     guardian_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -269,14 +270,14 @@ class PaperSend(models.Model):
 
     class Channel(models.TextChoices):
         FAX = "fax", "FAX"
-        PAPER = "paper", "紙（郵送・手渡し）"
+        PAPER = "paper", _("紙（郵送・手渡し）")
 
     class Counterparty(models.TextChoices):
-        LUNCH_CENTRE = "lunch_centre", "給食センター"
-        PRIVATE = "private", "民間事業者"
-        GOVERNMENT = "government", "他の行政機関"
-        GUARDIAN = "guardian", "保護者"
-        OTHER = "other", "その他"
+        LUNCH_CENTRE = "lunch_centre", _("給食センター")
+        PRIVATE = "private", _("民間事業者")
+        GOVERNMENT = "government", _("他の行政機関")
+        GUARDIAN = "guardian", _("保護者")
+        OTHER = "other", _("その他")
 
     school = models.ForeignKey("directory.School", on_delete=models.PROTECT, null=True, blank=True,
                                related_name="+")

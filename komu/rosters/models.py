@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.core.text import normalize_kana
@@ -63,13 +64,13 @@ class GakureiboEntry(JsonRecordMixin, PersonalDataModel):
     """One child of the board's 学齢簿 for the entrants of ``fiscal_year`` (the 年度 they enter grade 1)."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "就学予定"
-        MOVED_OUT = "moved_out", "転出（市外）"
-        DEFERRED = "deferred", "就学猶予・免除"
+        ACTIVE = "active", _("就学予定")
+        MOVED_OUT = "moved_out", _("転出（市外）")
+        DEFERRED = "deferred", _("就学猶予・免除")
 
     class Source(models.TextChoices):
-        IMPORT = "import", "ファイル取込"
-        MANUAL = "manual", "画面入力"
+        IMPORT = "import", _("ファイル取込")
+        MANUAL = "manual", _("画面入力")
 
     board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="gakureibo_entries")
     fiscal_year = models.PositiveIntegerField("入学年度")
@@ -109,13 +110,13 @@ class GakureiboImport(PersonalDataModel):
     The uploaded bytes are kept encrypted only until the import is applied, discarded or fails."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "待機中"
-        VALIDATING = "validating", "検証中"
-        VALIDATED = "validated", "検証済み"
-        APPLYING = "applying", "取込中"
-        APPLIED = "applied", "取込完了"
-        FAILED = "failed", "失敗"
-        DISCARDED = "discarded", "取消"
+        QUEUED = "queued", _("待機中")
+        VALIDATING = "validating", _("検証中")
+        VALIDATED = "validated", _("検証済み")
+        APPLYING = "applying", _("取込中")
+        APPLIED = "applied", _("取込完了")
+        FAILED = "failed", _("失敗")
+        DISCARDED = "discarded", _("取消")
 
     board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="gakureibo_imports")
     fiscal_year = models.PositiveIntegerField("入学年度")
@@ -151,9 +152,9 @@ class Roster(TimestampedModel):
     """入学者名簿: what a board sends one school for one 年度 — a structured record per child."""
 
     class Status(models.TextChoices):
-        SENT = "sent", "送付済み"
-        OPENED = "opened", "開封済み"
-        ACCEPTED = "accepted", "受入済み"
+        SENT = "sent", _("送付済み")
+        OPENED = "opened", _("開封済み")
+        ACCEPTED = "accepted", _("受入済み")
 
     board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="rosters")
     school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="rosters")
@@ -186,9 +187,9 @@ class RosterEntry(JsonRecordMixin, PersonalDataModel):
     pupil it became."""
 
     class State(models.TextChoices):
-        SENT = "sent", "未受入"
-        ACCEPTED = "accepted", "受入済み"
-        WITHDRAWN = "withdrawn", "取消（指定変更・転出）"
+        SENT = "sent", _("未受入")
+        ACCEPTED = "accepted", _("受入済み")
+        WITHDRAWN = "withdrawn", _("取消（指定変更・転出）")
 
     roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="entries")
     entry = models.ForeignKey(GakureiboEntry, on_delete=models.PROTECT, related_name="roster_entries")
@@ -213,9 +214,9 @@ class RosterAmendment(PersonalDataModel):
     """A change to an already-sent roster (転居, 訂正, 指定変更): a diff the school accepts."""
 
     class Kind(models.TextChoices):
-        ADDED = "added", "追加"
-        CHANGED = "changed", "変更"
-        REMOVED = "removed", "取消"
+        ADDED = "added", _("追加")
+        CHANGED = "changed", _("変更")
+        REMOVED = "removed", _("取消")
 
     roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="amendments")
     roster_entry = models.ForeignKey(RosterEntry, on_delete=models.CASCADE, related_name="amendments")
@@ -248,10 +249,10 @@ class TransferPackage(PersonalDataModel):
     receiving school, or to the receiving board when the school is not known yet."""
 
     class Status(models.TextChoices):
-        SENT = "sent", "送付済み（受入待ち）"
-        AT_BOARD = "at_board", "教育委員会で指定校待ち"
-        ACCEPTED = "accepted", "受入済み"
-        CANCELLED = "cancelled", "取消"
+        SENT = "sent", _("送付済み（受入待ち）")
+        AT_BOARD = "at_board", _("教育委員会で指定校待ち")
+        ACCEPTED = "accepted", _("受入済み")
+        CANCELLED = "cancelled", _("取消")
 
     student = models.ForeignKey("students.Student", on_delete=models.PROTECT, related_name="transfers_out")
     from_school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="transfers_out")
@@ -296,9 +297,9 @@ class TransferDocument(PersonalDataModel):
     store (komu.security.blobs), its data key kept here encrypted and bound to this row."""
 
     class Kind(models.TextChoices):
-        SHIDO_YOROKU = "shido_yoroku", "指導要録（学籍に関する記録）の写し"
-        ENROLLMENT_CERTIFICATE = "zaigaku", "在学証明書"
-        TEXTBOOK_CERTIFICATE = "textbook", "教科用図書給与証明書"
+        SHIDO_YOROKU = "shido_yoroku", _("指導要録（学籍に関する記録）の写し")
+        ENROLLMENT_CERTIFICATE = "zaigaku", _("在学証明書")
+        TEXTBOOK_CERTIFICATE = "textbook", _("教科用図書給与証明書")
 
     package = models.ForeignKey(TransferPackage, on_delete=models.CASCADE, related_name="documents")
     kind = models.CharField("種類", max_length=16, choices=Kind.choices)

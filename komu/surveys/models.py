@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.directory.models import Board, School
@@ -19,9 +20,9 @@ class Survey(TimestampedModel):
     """照会: built by a board officer as a draft, published once to a set of schools with a deadline."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "作成中"
-        PUBLISHED = "published", "照会中"
-        CLOSED = "closed", "締切済み"
+        DRAFT = "draft", _("作成中")
+        PUBLISHED = "published", _("照会中")
+        CLOSED = "closed", _("締切済み")
 
     board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="surveys", verbose_name="照会元")
     title = models.CharField("件名", max_length=120)
@@ -57,13 +58,13 @@ class SurveyField(models.Model):
     file limits) as validated by komu.surveys.fields; `source` binds a number to a figure Komu already holds."""
 
     class Kind(models.TextChoices):
-        NUMBER = "number", "数値"
-        TEXT = "text", "文字"
-        SINGLE = "single", "単一選択"
-        MULTIPLE = "multiple", "複数選択"
-        DATE = "date", "日付"
-        TABLE = "table", "表"
-        FILE = "file", "ファイル"
+        NUMBER = "number", _("数値")
+        TEXT = "text", _("文字")
+        SINGLE = "single", _("単一選択")
+        MULTIPLE = "multiple", _("複数選択")
+        DATE = "date", _("日付")
+        TABLE = "table", _("表")
+        FILE = "file", _("ファイル")
 
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="fields")
     key = models.CharField("識別子", max_length=20)
@@ -89,10 +90,10 @@ class SurveyAnswer(PersonalDataModel):
     """One school's answer to one survey: created for every recipient when the survey is published."""
 
     class Status(models.TextChoices):
-        NOT_STARTED = "not_started", "未着手"
-        DRAFT = "draft", "作成中"
-        IN_APPROVAL = "in_approval", "決裁中"
-        SUBMITTED = "submitted", "提出済み"
+        NOT_STARTED = "not_started", _("未着手")
+        DRAFT = "draft", _("作成中")
+        IN_APPROVAL = "in_approval", _("決裁中")
+        SUBMITTED = "submitted", _("提出済み")
 
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="answers")
     school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="survey_answers")
