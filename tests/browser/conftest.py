@@ -1,9 +1,13 @@
 """A real Komu server for browser tests: its own database with the demo loaded, served by `komu runserver` in a
-subprocess, driven by Playwright through Debian's chromium. Nothing is shared with the unit-test database."""
+subprocess, driven by Playwright through Debian's chromium. Nothing is shared with the unit-test database.
+
+Signing in as a demo person is shared by every browser test: `sign_in` on a page, `signed_in` for a person at
+their own browser (own cookies)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -12,7 +16,8 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +26,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "komu" / "static" / "vendor" / "axe-core" / "axe.min.js"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DEMO_PASSWORD_LINE = re.compile(r"パスワード[:：]\s*(\S+)")
+DESKTOP = {"width": 1024, "height": 768}
+PHONE = {"width": 390, "height": 844}
 
 
 @dataclass
 class KomuServer:
     base_url: str
     env: dict[str, str]
+    _demo_password: str = field(default="", repr=False)
 
     def komu(self, *args: str) -> str:
         result = subprocess.run(
@@ -132,3 +141,39 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
          "nodes": [n["target"] for n in v["nodes"]][:5]}
         for v in result["violations"]
     ]
+
+
+def demo_password(server: KomuServer) -> str:
+    """The demo people's password, as `komu demo logins` prints it (once per server)."""
+    if not server._demo_password:
+        match = DEMO_PASSWORD_LINE.search(server.komu("demo", "logins"))
+        assert match, "komu demo logins must print the demo password"
+        server._demo_password = match.group(1)
+    return server._demo_password
+
+
+def sign_in(page: Any, server: KomuServer, login: str, *, totp: bool = True) -> None:
+    """Sign a demo person in on `page`: password, then (staff) the TOTP code; ends on the home page."""
+    page.goto(f"{server.base_url}/accounts/login/")
+    page.get_by_label("ログインID").fill(login)
+    page.get_by_label("パスワード").fill(demo_password(server))
+    page.get_by_role("button", name="ログイン").click()
+    if totp:
+        page.wait_for_url(re.compile(r"/accounts/mfa/"))
+        page.get_by_label(re.compile("確認コード")).fill(server.komu("demo", "totp", login).strip())
+        page.get_by_role("button", name=re.compile("確認")).click()
+    page.wait_for_url(f"{server.base_url}/")
+
+
+@contextmanager
+def signed_in(browser: Any, server: KomuServer, login: str, *, viewport: dict[str, int] | None = None,
+              mobile: bool = False, totp: bool = True) -> Iterator[Any]:
+    """A person at their own browser (own cookies), signed in: staff with password + TOTP, guardians
+    (totp=False) with password. `mobile` emulates a phone (touch, mobile viewport handling)."""
+    context = browser.new_context(locale="ja-JP", viewport=viewport or DESKTOP, is_mobile=mobile, has_touch=mobile)
+    try:
+        page = context.new_page()
+        sign_in(page, server, login, totp=totp)
+        yield page
+    finally:
+        context.close()

@@ -9,50 +9,17 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import KomuServer, axe_violations
+from tests.browser.conftest import KomuServer, axe_violations, sign_in, signed_in
 
 pytestmark = pytest.mark.browser
 
-DEMO_PASSWORD_LINE = re.compile(r"パスワード[:：]\s*(\S+)")
 REGISTER_URL = re.compile(r"/attendance/classes/(\d+)/(\d{4}-\d{2}-\d{2})/")
 HOMEROOM_CLASS = "小学1年 1組"
-
-
-def _demo_password(server: KomuServer) -> str:
-    match = DEMO_PASSWORD_LINE.search(server.komu("demo", "logins"))
-    assert match, "komu demo logins must print the demo password"
-    return match.group(1)
-
-
-def _sign_in(page: Any, server: KomuServer, login: str, *, totp: bool = True) -> None:
-    page.goto(f"{server.base_url}/accounts/login/")
-    page.get_by_label("ログインID").fill(login)
-    page.get_by_label("パスワード").fill(_demo_password(server))
-    page.get_by_role("button", name="ログイン").click()
-    if totp:
-        page.wait_for_url(re.compile(r"/accounts/mfa/"))
-        page.get_by_label(re.compile("確認コード")).fill(server.komu("demo", "totp", login).strip())
-        page.get_by_role("button", name=re.compile("確認")).click()
-    page.wait_for_url(f"{server.base_url}/")
-
-
-@contextmanager
-def _signed_in(browser: Any, server: KomuServer, login: str) -> Iterator[Any]:
-    """A second person at their own browser (own cookies), signed in with password + TOTP."""
-    context = browser.new_context(locale="ja-JP", viewport={"width": 1024, "height": 768})
-    try:
-        page = context.new_page()
-        _sign_in(page, server, login)
-        yield page
-    finally:
-        context.close()
 
 
 def _open_todays_register(page: Any, server: KomuServer) -> tuple[int, datetime.date]:
@@ -71,7 +38,7 @@ def _open_todays_register(page: Any, server: KomuServer) -> tuple[int, datetime.
 def test_guardian_reports_a_fever_absence_and_the_homeroom_teacher_sees_it(
     komu_server: KomuServer, browser: Any, page: Any,
 ) -> None:
-    _sign_in(page, komu_server, "demo-guardian", totp=False)
+    sign_in(page, komu_server, "demo-guardian", totp=False)
     page.goto(f"{komu_server.base_url}/attendance/guardian/report/")
     # The demo guardian has a child at each of two schools: the report goes to the primary school.
     school_switch = page.get_by_role("navigation", name="学校の切り替え")
@@ -107,7 +74,7 @@ def test_guardian_reports_a_fever_absence_and_the_homeroom_teacher_sees_it(
     child_name = receipt.locator(".card__title").inner_text().strip()
     given_name = child_name.split()[-1]
 
-    with _signed_in(browser, komu_server, "demo-homeroom") as teacher:
+    with signed_in(browser, komu_server, "demo-homeroom") as teacher:
         teacher.goto(f"{komu_server.base_url}/attendance/reports/?date={day}")
         expect(teacher.get_by_role("heading", name="保護者からの連絡", level=1)).to_be_visible()
         report_row = teacher.get_by_role("row").filter(has_text=given_name).filter(has_text="欠席（発熱）")
@@ -139,7 +106,7 @@ def test_guardian_reports_a_fever_absence_and_the_homeroom_teacher_sees_it(
 def test_homeroom_teacher_marks_two_latecomers_and_confirms_the_register(
     komu_server: KomuServer, page: Any,
 ) -> None:
-    _sign_in(page, komu_server, "demo-homeroom")
+    sign_in(page, komu_server, "demo-homeroom")
     _open_todays_register(page, komu_server)
 
     rows = page.locator("li.entry-row")
@@ -179,7 +146,7 @@ def test_homeroom_teacher_marks_two_latecomers_and_confirms_the_register(
 def test_month_register_goes_through_vice_principal_and_principal_and_seals_verify(
     komu_server: KomuServer, browser: Any, page: Any,
 ) -> None:
-    _sign_in(page, komu_server, "demo-homeroom")
+    sign_in(page, komu_server, "demo-homeroom")
     class_id, today = _open_todays_register(page, komu_server)
     previous = today.replace(day=1) - datetime.timedelta(days=1)
     month_url = f"{komu_server.base_url}/attendance/monthly/{class_id}/{previous.year}/{previous.month}/"
@@ -193,7 +160,7 @@ def test_month_register_goes_through_vice_principal_and_principal_and_seals_veri
     expect(page.locator(".details-list")).to_contain_text("決裁中")
 
     for login, done in (("demo-vice-principal", "次の決裁者に回りました"), ("demo-principal", "決裁が完了しました")):
-        with _signed_in(browser, komu_server, login) as approver:
+        with signed_in(browser, komu_server, login) as approver:
             approver.goto(f"{komu_server.base_url}/")
             approver.get_by_role("link", name="決裁", exact=True).first.click()
             approver.wait_for_url(re.compile(r"/approvals/$"))

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import KomuServer, axe_violations
+from tests.browser.conftest import PHONE, KomuServer, axe_violations, signed_in
 
 pytestmark = pytest.mark.browser
 
 SHOTS = Path("/tmp/shots/notices")
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-DEMO_PASSWORD_LINE = re.compile(r"パスワード[:：]\s*(\S+)")
+WIDE = {"width": 1280, "height": 900}
 
 
 def _shot(page: Any, name: str) -> None:
@@ -31,35 +29,8 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def _demo_password(server: KomuServer) -> str:
-    match = DEMO_PASSWORD_LINE.search(server.komu("demo", "logins"))
-    assert match, "komu demo logins must print the demo password"
-    return match.group(1)
-
-
-@contextmanager
-def _person(browser: Any, server: KomuServer, login: str, *, phone: bool = False) -> Iterator[Any]:
-    """One person at their own browser, signed in (staff with password + TOTP, guardians with password)."""
-    viewport = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
-    context = browser.new_context(locale="ja-JP", viewport=viewport)
-    try:
-        page = context.new_page()
-        page.goto(f"{server.base_url}/accounts/login/")
-        page.get_by_label("ログインID").fill(login)
-        page.get_by_label("パスワード").fill(_demo_password(server))
-        page.get_by_role("button", name="ログイン").click()
-        if not phone:
-            page.wait_for_url(re.compile(r"/accounts/mfa/"))
-            page.get_by_label(re.compile("確認コード")).fill(server.komu("demo", "totp", login).strip())
-            page.get_by_role("button", name=re.compile("確認")).click()
-        page.wait_for_url(f"{server.base_url}/")
-        yield page
-    finally:
-        context.close()
-
-
 def _acknowledge(browser: Any, server: KomuServer, login: str, title: str, shot: str) -> None:
-    with _person(browser, server, login) as page:
+    with signed_in(browser, server, login, viewport=WIDE) as page:
         page.goto(f"{server.base_url}/notices/")
         expect(page.get_by_role("heading", name="受信した通知", level=1)).to_be_visible()
         row = page.get_by_role("row").filter(has_text=title)
@@ -79,7 +50,7 @@ def test_board_notice_is_acknowledged_by_two_schools_and_the_rest_reminded(
 ) -> None:
     title = "インフルエンザ様疾患の報告について"
     deadline = (datetime.date.today() + datetime.timedelta(days=7)).isoformat()
-    with _person(browser, komu_server, "demo-board") as board:
+    with signed_in(browser, komu_server, "demo-board", viewport=WIDE) as board:
         board.goto(f"{komu_server.base_url}/notices/new/")
         expect(board.get_by_role("heading", name="通知を送る", level=1)).to_be_visible()
         board.get_by_role("radio", name="事務連絡").check()
@@ -101,7 +72,7 @@ def test_board_notice_is_acknowledged_by_two_schools_and_the_rest_reminded(
     _acknowledge(browser, komu_server, "demo-principal", title, "02-principal")
     _acknowledge(browser, komu_server, "demo-e2-admin", title, "03-e2-admin")
 
-    with _person(browser, komu_server, "demo-board") as board:
+    with signed_in(browser, komu_server, "demo-board", viewport=WIDE) as board:
         board.goto(notice_url)
         expect(board.locator(".status-row--acknowledged")).to_have_count(2)
         expect(board.locator(".status-row--acknowledged").filter(has_text="こもれび市立第一小学校")).to_have_count(1)
@@ -133,7 +104,7 @@ def test_homeroom_teacher_sends_a_trip_consent_letter_and_sees_the_guardians_rep
     komu_server: KomuServer, browser: Any,
 ) -> None:
     title = "遠足（こもれび森林公園）の参加について"
-    with _person(browser, komu_server, "demo-homeroom") as teacher:
+    with signed_in(browser, komu_server, "demo-homeroom", viewport=WIDE) as teacher:
         teacher.goto(f"{komu_server.base_url}/notices/letters/new/")
         expect(teacher.get_by_role("heading", name="お便りを送る", level=1)).to_be_visible()
         teacher.get_by_label("件名").fill(title)
@@ -146,7 +117,7 @@ def test_homeroom_teacher_sends_a_trip_consent_letter_and_sees_the_guardians_rep
         expect(teacher.get_by_role("heading", name=title, level=1)).to_be_visible()
         letter_url = teacher.url
 
-    with _person(browser, komu_server, "demo-guardian", phone=True) as guardian:
+    with signed_in(browser, komu_server, "demo-guardian", viewport=PHONE, totp=False) as guardian:
         guardian.goto(f"{komu_server.base_url}/notices/my-letters/")
         card = guardian.locator(".letter-list .card").filter(has_text=title)
         expect(card).to_contain_text("お返事をお願いします")
@@ -161,7 +132,7 @@ def test_homeroom_teacher_sends_a_trip_consent_letter_and_sees_the_guardians_rep
         expect(guardian.get_by_text("お返事を送りました。学校に届いています。")).to_be_visible()
         expect(guardian.locator(".letter-reply")).to_contain_text("送信済み: 参加に同意する")
 
-    with _person(browser, komu_server, "demo-homeroom") as teacher:
+    with signed_in(browser, komu_server, "demo-homeroom", viewport=WIDE) as teacher:
         teacher.goto(letter_url)
         row = teacher.get_by_role("row").filter(has_text="demo-guardian")
         expect(row).to_have_count(1)

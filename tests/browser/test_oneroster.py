@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import KomuServer, axe_violations
-from tests.browser.test_attendance_flows import _sign_in
+from tests.browser.conftest import KomuServer, axe_violations, sign_in
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/shots/oneroster")
@@ -43,7 +42,7 @@ def _http(server: KomuServer, path: str, *, data: dict[str, str] | None = None,
 
 def test_board_registers_a_portal_that_pages_its_school_and_exports_and_imports(
         page: Any, komu_server: KomuServer, tmp_path: Path) -> None:
-    _sign_in(page, komu_server, "demo-board")
+    sign_in(page, komu_server, "demo-board")
     page.goto(f"{komu_server.base_url}/oneroster/clients/")
     expect(page.get_by_role("heading", name="API 接続先（OneRoster）")).to_be_visible()
     page.get_by_label("接続先の名称").fill("学習eポータル（試験接続）")

@@ -11,25 +11,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import KomuServer, axe_violations
+from tests.browser.conftest import KomuServer, axe_violations, sign_in
 
 pytestmark = pytest.mark.browser
 
-DEMO_PASSWORD_LINE = re.compile(r"パスワード[：:]\s*(\S+)")
 SHOTS = Path(os.environ.get("KOMU_SHOTS_DIR", "/tmp/shots/privacy"))
-
-
-def _sign_in(page: Any, server: KomuServer, login: str) -> None:
-    match = DEMO_PASSWORD_LINE.search(server.komu("demo", "logins"))
-    assert match, "komu demo logins must print the demo password"
-    page.goto(f"{server.base_url}/accounts/login/")
-    page.get_by_label("ログインID").fill(login)
-    page.get_by_label("パスワード").fill(match.group(1))
-    page.get_by_role("button", name="ログイン").click()
-    page.wait_for_url(re.compile(r"/accounts/mfa/"))
-    page.get_by_label(re.compile("確認コード")).fill(server.komu("demo", "totp", login).strip())
-    page.get_by_role("button", name=re.compile("確認")).click()
-    page.wait_for_url(f"{server.base_url}/")
 
 
 def _shot(page: Any, name: str) -> None:
@@ -38,7 +24,7 @@ def _shot(page: Any, name: str) -> None:
 
 
 def test_principal_records_a_lost_class_list_and_drafts_the_ppc_report(page: Any, komu_server: KomuServer) -> None:
-    _sign_in(page, komu_server, "demo-principal")
+    sign_in(page, komu_server, "demo-principal")
     page.goto(f"{komu_server.base_url}/privacy/incidents/")
     expect(page.get_by_role("heading", name="漏えい等の事案", level=1)).to_be_visible()
     assert axe_violations(page) == []
@@ -81,7 +67,7 @@ def test_principal_records_a_lost_class_list_and_drafts_the_ppc_report(page: Any
 
 
 def test_operator_reads_and_edits_the_retention_schedule(page: Any, komu_server: KomuServer) -> None:
-    _sign_in(page, komu_server, "demo-operator")
+    sign_in(page, komu_server, "demo-operator")
     page.goto(f"{komu_server.base_url}/privacy/retention/")
     rules = page.locator("#retention-rules")
     expect(rules).to_contain_text("出席簿")

@@ -5,19 +5,17 @@ and the public open-data page and CSV without signing in. Screenshots go to /tmp
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import KomuServer, axe_violations
+from tests.browser.conftest import KomuServer, axe_violations, signed_in
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/shots/progress")
-DEMO_PASSWORD_LINE = re.compile(r"パスワード[:：]\s*(\S+)")
+WIDE = {"width": 1280, "height": 900}
 
 
 def _shot(page: Any, name: str) -> None:
@@ -25,28 +23,8 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-@contextmanager
-def _signed_in(browser: Any, server: KomuServer, login: str) -> Iterator[Any]:
-    context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
-    try:
-        page = context.new_page()
-        match = DEMO_PASSWORD_LINE.search(server.komu("demo", "logins"))
-        assert match
-        page.goto(f"{server.base_url}/accounts/login/")
-        page.get_by_label("ログインID").fill(login)
-        page.get_by_label("パスワード").fill(match.group(1))
-        page.get_by_role("button", name="ログイン").click()
-        page.wait_for_url(re.compile(r"/accounts/mfa/"))
-        page.get_by_label(re.compile("確認コード")).fill(server.komu("demo", "totp", login).strip())
-        page.get_by_role("button", name=re.compile("確認")).click()
-        page.wait_for_url(f"{server.base_url}/")
-        yield page
-    finally:
-        context.close()
-
-
 def test_board_dashboard_checklist_and_map(browser: Any, komu_server: KomuServer) -> None:
-    with _signed_in(browser, komu_server, "demo-board") as board:
+    with signed_in(browser, komu_server, "demo-board", viewport=WIDE) as board:
         board.goto(f"{komu_server.base_url}/progress/")
         expect(board.get_by_role("heading", level=1)).to_contain_text("こもれび市教育委員会")
         table = board.get_by_role("table").first
@@ -60,7 +38,7 @@ def test_board_dashboard_checklist_and_map(browser: Any, komu_server: KomuServer
         checklist_row = table.get_by_role("row", name=re.compile("校務DXチェックリストの得点率"))
         expect(checklist_row).to_contain_text("未計測")
 
-    with _signed_in(browser, komu_server, "demo-principal") as principal:
+    with signed_in(browser, komu_server, "demo-principal", viewport=WIDE) as principal:
         principal.goto(f"{komu_server.base_url}/progress/checklist/")
         principal.get_by_role("button", name=re.compile("回答を始める")).first.click()
         expect(principal.get_by_text("計測した値からの提案").first).to_be_visible()
@@ -71,7 +49,7 @@ def test_board_dashboard_checklist_and_map(browser: Any, komu_server: KomuServer
         principal.get_by_role("button", name="教育委員会へ提出する").click()
         expect(principal.get_by_text("提出しました。")).to_be_visible()
 
-    with _signed_in(browser, komu_server, "demo-board") as board:
+    with signed_in(browser, komu_server, "demo-board", viewport=WIDE) as board:
         board.goto(f"{komu_server.base_url}/progress/?indicator=checklist_score")
         expect(board.get_by_role("table").first.get_by_role("row", name=re.compile("校務DXチェックリストの得点率"))
                ).not_to_contain_text("未計測")

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import KomuServer, axe_violations
-from tests.browser.test_attendance_flows import _sign_in
+from tests.browser.conftest import KomuServer, axe_violations, sign_in, signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -43,17 +40,6 @@ def _shot(page: Any, name: str) -> None:
 def _no_axe_violations(page: Any) -> None:
     violations = axe_violations(page)
     assert violations == [], violations
-
-
-@contextmanager
-def _person(browser: Any, server: KomuServer, login: str) -> Iterator[Any]:
-    context = browser.new_context(locale="ja-JP", viewport={"width": 1024, "height": 768})
-    try:
-        page = context.new_page()
-        _sign_in(page, server, login)
-        yield page
-    finally:
-        context.close()
 
 
 def _run_tasks(server: KomuServer) -> None:
@@ -100,7 +86,7 @@ def test_board_imports_the_gakureibo_sends_rosters_and_a_school_places_its_entra
     text = fixed.read_bytes().decode("cp932")
     assert "令和" in text and ("髙" in text or "﨑" in text)
 
-    _sign_in(page, komu_server, "demo-board")
+    sign_in(page, komu_server, "demo-board")
 
     # 1. The flawed file: the dry run flags exactly lines 4 and 9, in Japanese, and nothing is imported.
     _upload(page, komu_server, flawed)
@@ -157,7 +143,7 @@ def test_board_imports_the_gakureibo_sends_rosters_and_a_school_places_its_entra
     _no_axe_violations(page)
 
     # 4. The first school's administrator is told on the home page, opens the roster and accepts it.
-    with _person(browser, komu_server, "demo-admin") as admin:
+    with signed_in(browser, komu_server, "demo-admin") as admin:
         todo = admin.get_by_role("link", name=re.compile("入学者名簿が届いています"))
         expect(todo).to_be_visible()
         _shot(admin, "08-school-home")
@@ -218,7 +204,7 @@ def test_board_imports_the_gakureibo_sends_rosters_and_a_school_places_its_entra
 def test_a_pupil_transfers_between_two_demo_schools_with_signed_pdfs(
     komu_server: KomuServer, browser: Any, page: Any,
 ) -> None:
-    _sign_in(page, komu_server, "demo-principal")
+    sign_in(page, komu_server, "demo-principal")
     page.goto(f"{komu_server.base_url}/students/")
     picker = page.get_by_label("学級", exact=True)
     option = next(o for o in picker.locator("option").all_inner_texts() if TRANSFER_CLASS.search(o))
@@ -250,7 +236,7 @@ def test_a_pupil_transfers_between_two_demo_schools_with_signed_pdfs(
     expect(page.locator(".badge-row")).to_contain_text("送付済み")
     _shot(page, "21-transfer-sent")
 
-    with _person(browser, komu_server, "demo-e2-principal") as receiver:
+    with signed_in(browser, komu_server, "demo-e2-principal") as receiver:
         todo = receiver.get_by_role("link", name=re.compile("転入の書類が1件届いています"))
         expect(todo).to_be_visible()
         todo.click()

@@ -7,18 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import KomuServer, axe_violations
+from tests.browser.conftest import KomuServer, axe_violations, demo_password
 
 pytestmark = pytest.mark.browser
-
-DEMO_PASSWORD_LINE = re.compile(r"パスワード[:：]\s*(\S+)")
-
-
-def _demo_password(server: KomuServer) -> str:
-    match = DEMO_PASSWORD_LINE.search(server.komu("demo", "logins"))
-    assert match, "komu demo logins must print the demo password"
-    return match.group(1)
-
 
 def test_principal_signs_in_with_password_and_totp_and_sees_japanese_home(komu_server: KomuServer, page: Any) -> None:
     page.goto(f"{komu_server.base_url}/")
@@ -27,7 +18,7 @@ def test_principal_signs_in_with_password_and_totp_and_sees_japanese_home(komu_s
     assert axe_violations(page) == []
 
     page.get_by_label("ログインID").fill("demo-principal")
-    page.get_by_label("パスワード").fill(_demo_password(komu_server))
+    page.get_by_label("パスワード").fill(demo_password(komu_server))
     page.get_by_role("button", name="ログイン").click()
     page.wait_for_url(re.compile(r"/accounts/mfa/"))
     assert axe_violations(page) == []
@@ -47,7 +38,7 @@ def test_principal_signs_in_with_password_and_totp_and_sees_japanese_home(komu_s
 def test_wrong_totp_code_keeps_the_principal_out(komu_server: KomuServer, page: Any) -> None:
     page.goto(f"{komu_server.base_url}/accounts/login/")
     page.get_by_label("ログインID").fill("demo-principal")
-    page.get_by_label("パスワード").fill(_demo_password(komu_server))
+    page.get_by_label("パスワード").fill(demo_password(komu_server))
     page.get_by_role("button", name="ログイン").click()
     page.wait_for_url(re.compile(r"/accounts/mfa/"))
     page.get_by_label(re.compile("確認コード")).fill("000000")

@@ -17,8 +17,7 @@ import openpyxl
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import KomuServer, axe_violations
-from tests.browser.test_attendance_flows import _sign_in, _signed_in
+from tests.browser.conftest import KomuServer, axe_violations, sign_in, signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +35,7 @@ def test_board_sends_the_weekly_survey_a_school_answers_prefilled_and_the_board_
     komu_server: KomuServer, browser: Any, page: Any,
 ) -> None:
     base = komu_server.base_url
-    _sign_in(page, komu_server, "demo-board")
+    sign_in(page, komu_server, "demo-board")
 
     # The board makes the weekly report from its template and sends it to every school.
     page.goto(f"{base}/surveys/")
@@ -56,7 +55,7 @@ def test_board_sends_the_weekly_survey_a_school_answers_prefilled_and_the_board_
     assert not axe_violations(page)
 
     # The school office opens it: the figures are there already, from this week's register.
-    with _signed_in(browser, komu_server, "demo-admin") as admin:
+    with signed_in(browser, komu_server, "demo-admin") as admin:
         admin.goto(f"{base}/surveys/")
         admin.get_by_role("table", name=re.compile("届いた照会")).get_by_role("link", name=WEEKLY).click()
         flu = admin.get_by_label(re.compile(r"^出席停止（インフルエンザ）"))
@@ -75,7 +74,7 @@ def test_board_sends_the_weekly_survey_a_school_answers_prefilled_and_the_board_
 
     title = f"照会回答: {WEEKLY}（{SCHOOL}）"
     for login, done in (("demo-vice-principal", "次の決裁者に回りました"), ("demo-principal", "決裁が完了しました")):
-        with _signed_in(browser, komu_server, login) as approver:
+        with signed_in(browser, komu_server, login) as approver:
             approver.goto(f"{base}/approvals/")
             approver.get_by_role("table", name="決裁待ち").get_by_role("link", name=title).click()
             approver.wait_for_url(re.compile(r"/approvals/\d+/$"))

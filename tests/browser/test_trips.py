@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime
 import re
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,12 +16,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import KomuServer, axe_violations
+from tests.browser.conftest import PHONE, KomuServer, axe_violations, signed_in
 
 pytestmark = pytest.mark.browser
 
 SHOTS = Path("/tmp/shots/trips")
-DEMO_PASSWORD_LINE = re.compile(r"パスワード[:：]\s*(\S+)")
 HOMEROOM_CLASS = "小学1年 1組"
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -31,31 +28,6 @@ JST = ZoneInfo("Asia/Tokyo")
 def _shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def _sign_in(page: Any, server: KomuServer, login: str) -> None:
-    match = DEMO_PASSWORD_LINE.search(server.komu("demo", "logins"))
-    assert match
-    page.goto(f"{server.base_url}/accounts/login/")
-    page.get_by_label("ログインID").fill(login)
-    page.get_by_label("パスワード").fill(match.group(1))
-    page.get_by_role("button", name="ログイン").click()
-    page.wait_for_url(re.compile(r"/accounts/mfa/"))
-    page.get_by_label(re.compile("確認コード")).fill(server.komu("demo", "totp", login).strip())
-    page.get_by_role("button", name=re.compile("確認")).click()
-    page.wait_for_url(f"{server.base_url}/")
-
-
-@contextmanager
-def _person(browser: Any, server: KomuServer, login: str, *, phone: bool = False) -> Iterator[Any]:
-    viewport = {"width": 390, "height": 844} if phone else {"width": 1024, "height": 768}
-    context = browser.new_context(locale="ja-JP", viewport=viewport, is_mobile=phone, has_touch=phone)
-    try:
-        page = context.new_page()
-        _sign_in(page, server, login)
-        yield page
-    finally:
-        context.close()
 
 
 def _local(value: datetime.datetime) -> str:
@@ -81,7 +53,7 @@ def test_trip_contacts_revocation_and_a_traceable_printed_list(browser: Any, kom
                                                                tmp_path: Path) -> None:
     server = komu_server
     now = datetime.datetime.now(tz=JST).replace(second=0, microsecond=0)
-    with _person(browser, server, "demo-homeroom") as teacher:
+    with signed_in(browser, server, "demo-homeroom") as teacher:
         # A two-day trip for the class, open now; and next week's outing, not open yet.
         trip_id = _set_up_trip(teacher, server, "修学旅行（日光）", now - datetime.timedelta(hours=1),
                                now + datetime.timedelta(days=2, hours=-1))
@@ -116,7 +88,7 @@ def test_trip_contacts_revocation_and_a_traceable_printed_list(browser: Any, kom
         subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", "1", "-l", "1", str(pdf),
                         str(SHOTS / "03_printed_contact_list")], check=True)
 
-    with _person(browser, server, "demo-nurse") as nurse:
+    with signed_in(browser, server, "demo-nurse") as nurse:
         # The school nurse releases one pupil's note for this trip (edited for the chaperones).
         nurse.goto(f"{server.base_url}/trips/{trip_id}/health/")
         first = nurse.locator("tbody tr").first
@@ -127,7 +99,7 @@ def test_trip_contacts_revocation_and_a_traceable_printed_list(browser: Any, kom
         _shot(nurse, "03b_nurse_release")
         assert axe_violations(nurse) == []
 
-    with _person(browser, server, "demo-teacher", phone=True) as phone:
+    with signed_in(browser, server, "demo-teacher", viewport=PHONE, mobile=True) as phone:
         phone.goto(f"{server.base_url}/trips/")
         phone.get_by_role("listitem").filter(has_text="修学旅行（日光）").get_by_role(
             "link", name="連絡先を表示する").click()
@@ -145,7 +117,7 @@ def test_trip_contacts_revocation_and_a_traceable_printed_list(browser: Any, kom
         expect(phone.get_by_text("まだ始まっていません", exact=False)).to_be_visible()
         _shot(phone, "05_phone_before_window")
 
-        with _person(browser, server, "demo-principal") as principal:
+        with signed_in(browser, server, "demo-principal") as principal:
             principal.goto(f"{server.base_url}/trips/{trip_id}/")
             row = principal.get_by_role("row").filter(has_text="（demo-teacher）")
             row.get_by_label("取消の理由").fill("端末紛失")
