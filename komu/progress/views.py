@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -31,7 +32,7 @@ from komu.web.decorators import require_capability
 
 
 def _month_label(m: datetime.date) -> str:
-    return f"{m.year}年{m.month}月"
+    return formats.date_format(m, "YEAR_MONTH_FORMAT")  # 2026年5月; May 2026 in English
 
 
 def _parse_month(raw: str | None, default: datetime.date | None) -> datetime.date | None:
@@ -97,7 +98,7 @@ def _unit_page(request: HttpRequest, unit: selectors.Unit) -> HttpResponse:
         title=_("%(name)s: %(indicator)sの推移") % {"name": unit.name, "indicator": ind.label},
         desc=_("%(indicator)sの月ごとの値（%(unit)s）。%(names)sを比べた折れ線グラフ。同じ値を下の表にも示します。")
         % {"indicator": ind.label, "unit": unit_label, "names": "、".join(u.name for u in comparison)},
-        labels=[f"{m.month}月" for m in months], series=series, unit=unit_label,
+        labels=[formats.date_format(m, "M") for m in months], series=series, unit=unit_label,
         y_max=100.0 if ind.kind == indicators.RATIO else None, chart_id="trend")
     fy = services.fiscal_year_now()
     years = [fy - 2, fy - 1, fy]
