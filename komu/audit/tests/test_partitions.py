@@ -205,3 +205,37 @@ def test_raw_ddl_on_an_audit_partition_is_refused(
 def test_the_generic_drop_refuses_the_audit_table() -> None:
     with pytest.raises(ValueError, match="audit_partitions_drop_before"), transaction.atomic():
         partitions.partitions_drop_before(TABLE, datetime.date(2000, 1, 1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_converts_a_populated_table_both_ways() -> None:
+    """audit/0003 on a table that already holds events (and back): rows, ids and MACs survive, the chain verifies,
+    and the guard is in place after each step. On SQLite both steps do nothing and the same holds."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    events = record_events(5)
+    redate(lambda e: datetime.datetime(2019, 7, 1, tzinfo=UTC) if e.id == events[0].id else None)
+    macs = list(AuditEvent.objects.order_by("id").values_list("id", "mac"))
+
+    def migrate_to(name: str) -> None:
+        executor = MigrationExecutor(connection)
+        executor.migrate([("audit", name)])
+
+    pg = connection.vendor == "postgresql"
+    try:
+        migrate_to("0002_append_only")
+        assert not partitions.is_partitioned(TABLE)
+        assert list(AuditEvent.objects.order_by("id").values_list("id", "mac")) == macs
+        assert audit_verify() == (5, None)
+        if pg:
+            assert not ddl_guard_installed()
+    finally:
+        migrate_to("0003_event_partitions")
+    assert partitions.is_partitioned(TABLE) == pg
+    assert list(AuditEvent.objects.order_by("id").values_list("id", "mac")) == macs
+    assert audit_verify() == (5, None)
+    if pg:
+        assert ddl_guard_installed()
+        assert rows_in(f"{TABLE}_y2019m07") == 1  # the month that had events got its partition
+    record_events(1)
+    assert audit_verify() == (6, None)
