@@ -464,14 +464,17 @@ def _staff_form_page(
     )
 
 
-def _assign(
+def _staff_assign_page(
     request: HttpRequest,
     actor: Actor,
     form: forms.StaffAssignForm,
     *,
     school: School | None,
     board: Board | None,
-) -> HttpResponse | None:
+) -> HttpResponse:
+    """Assign staff to a school or (board officers) to a board: the form, and on a valid post the service."""
+    if request.method != "POST" or not form.is_valid():
+        return _staff_form_page(request, form, school=school, board=board)
     data = form.cleaned_data
     klass = data.get("homeroom_class")
     staff_input = services.StaffInput(
@@ -486,7 +489,7 @@ def _assign(
         assignment = services.staff_assignment_create(actor=actor, data=staff_input)
     except (ValidationFailed, PermissionDeniedError) as exc:
         _show_errors(form, exc)
-        return None
+        return _staff_form_page(request, form, school=school, board=board)
     messages.success(
         request,
         _("%(user)s を「%(role)s」として配置しました。")
@@ -512,11 +515,7 @@ def staff_assign(request: HttpRequest, school_id: int) -> HttpResponse:
     form = forms.StaffAssignForm(
         request.POST or None, roles=grantable, classes=selectors.classes_of_school(school=school)
     )
-    if request.method == "POST" and form.is_valid():
-        response = _assign(request, actor, form, school=school, board=None)
-        if response is not None:
-            return response
-    return _staff_form_page(request, form, school=school, board=None)
+    return _staff_assign_page(request, actor, form, school=school, board=None)
 
 
 @login_required
@@ -529,11 +528,7 @@ def board_staff_assign(request: HttpRequest, board_id: int) -> HttpResponse:
     if not selectors.may_grant(actor, Role.BOARD_OFFICER, board=board):
         raise Http404
     form = forms.StaffAssignForm(request.POST or None, roles=[Role.BOARD_OFFICER])
-    if request.method == "POST" and form.is_valid():
-        response = _assign(request, actor, form, school=None, board=board)
-        if response is not None:
-            return response
-    return _staff_form_page(request, form, school=None, board=board)
+    return _staff_assign_page(request, actor, form, school=None, board=board)
 
 
 @login_required
