@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from komu.core import codes, wareki
 from komu.core.text import TextError
-from komu.directory.models import Board, HomeroomClass, Role
+from komu.directory.models import SCHOOL_TYPE_CHOICES, Board, HomeroomClass, Role
 from komu.directory.services import LoadKind
 from komu.directory.services.school_years import DEFAULT_TERM_NAMES
 
@@ -40,7 +40,7 @@ class SchoolSearchForm(forms.Form):
     type = forms.ChoiceField(
         label=_("学校種"),
         required=False,
-        choices=[("", _("すべて")), *((code, label) for code, label in codes.SCHOOL_TYPES.items())],
+        choices=[("", _("すべて")), *SCHOOL_TYPE_CHOICES],
     )
 
 

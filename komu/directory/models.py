@@ -70,12 +70,32 @@ class Board(TimestampedModel):
             )
 
 
+# The school types' names on screens (translated); codes.SCHOOL_TYPES keeps the Japanese names that codes and
+# files use. A type missing here is shown by its Japanese name.
+_SCHOOL_TYPE_LABELS = {
+    "A1": _("幼稚園"),
+    "A2": _("幼保連携型認定こども園"),
+    "B1": _("小学校"),
+    "C1": _("中学校"),
+    "C2": _("義務教育学校"),
+    "D1": _("高等学校"),
+    "D2": _("中等教育学校"),
+    "E1": _("特別支援学校"),
+    "F1": _("大学"),
+    "F2": _("短期大学"),
+    "G1": _("高等専門学校"),
+}
+SCHOOL_TYPE_CHOICES = [
+    (code, _SCHOOL_TYPE_LABELS.get(code, label)) for code, label in codes.SCHOOL_TYPES.items()
+]
+
+
 class School(TimestampedModel):
     """学校, identified by its 13-character 学校コード (type, prefecture, 設置区分, number, check digit)."""
 
     code = models.CharField(_("学校コード"), max_length=13, unique=True)
     name = models.CharField(_("学校名"), max_length=100)
-    school_type = models.CharField(_("学校種"), max_length=2, choices=list(codes.SCHOOL_TYPES.items()))
+    school_type = models.CharField(_("学校種"), max_length=2, choices=SCHOOL_TYPE_CHOICES)
     board = models.ForeignKey(
         Board, on_delete=models.PROTECT, related_name="schools", verbose_name=_("設置者")
     )
