@@ -323,10 +323,28 @@ class _Write:
     guardian_report: GuardianReport | None = None
 
 
+@dataclass(slots=True)
+class _Change:
+    """A MarkChange row as a save writes it (_insert_changes): the columns, without a model instance per row."""
+
+    student_id: uuid.UUID
+    homeroom_class_id: int
+    date: datetime.date
+    old_kind: str
+    old_reason: str
+    new_kind: str
+    new_reason: str
+    is_amendment: bool
+    amendment_reason: str
+    changed_by_id: Any
+    changed_at: datetime.datetime
+    version: int
+
+
 def _apply(writes: Sequence[_Write], *, user: Any, klass: HomeroomClass, day: datetime.date, is_amendment: bool,
-           amendment_reason: str, now: datetime.datetime) -> list[tuple[_Write, Mark | None, MarkChange]]:
+           amendment_reason: str, now: datetime.datetime) -> list[tuple[_Write, Mark | None, _Change]]:
     """Write the marks and their MarkChange rows. The caller has locked the current rows and checked versions."""
-    results: list[tuple[_Write, Mark | None, MarkChange]] = []
+    results: list[tuple[_Write, Mark | None, _Change]] = []
     to_delete: list[Any] = []
     to_create: list[Mark] = []
     to_update: list[Mark] = []
@@ -372,7 +390,7 @@ def _apply(writes: Sequence[_Write], *, user: Any, klass: HomeroomClass, day: da
                 _full_clean(mark)
                 validated.add(values)
             (to_update if old is not None else to_create).append(mark)
-        change = MarkChange(
+        change = _Change(
             student_id=w.student_id, homeroom_class_id=klass.pk, date=day,
             old_kind=old_kind, old_reason=old_reason,
             new_kind=w.data.kind, new_reason=w.data.absence_reason, is_amendment=is_amendment,
@@ -451,7 +469,7 @@ _CHANGE_TYPES = ("uuid", "bigint", "date", "text", "text", "text", "text", "bool
                  "integer")
 
 
-def _insert_changes(changes: Sequence[MarkChange]) -> None:
+def _insert_changes(changes: Sequence[_Change]) -> None:
     """The history rows of a save, in one INSERT (PostgreSQL: one array per column; SQLite: executemany)."""
     if not changes:
         return
@@ -700,7 +718,7 @@ def _save_context(actor: Actor, class_id: int | str, day: datetime.date,
     klass = scope.get_in_scope(qs, pk=class_id)
     school = klass.school_year.school
     try:
-        rules = school.attendance_rules
+        rules = school.attendance_rules  # read just now, with the class
     except AttendanceRules.DoesNotExist:
         rules = calendar.rules_for(school)  # the school's first save: its rules are created with the defaults
     facts: Any = klass
@@ -819,7 +837,7 @@ def register_save(
                              source=MarkSource.GUARDIAN if from_report else MarkSource.TEACHER,
                              guardian_report=report if from_report else None))
     now = timezone.now()
-    applied: list[tuple[_Write, Mark | None, MarkChange]] = []
+    applied: list[tuple[_Write, Mark | None, _Change]] = []
     if writes:
         applied = _apply(writes, user=actor.user, klass=klass, day=date, is_amendment=is_amendment,
                          amendment_reason=amendment_reason, now=now)
