@@ -315,6 +315,24 @@ def test_principal_assigns_and_ends_a_teacher(signed_in: Any, world: World) -> N
     assert assignment.end_date == assignment.start_date
 
 
+def test_board_officer_assigns_a_colleague_and_an_unknown_login_is_shown_on_the_form(
+    signed_in: Any, world: World
+) -> None:
+    make_user("new_officer")
+    client = signed_in("board_officer_a")
+    url = reverse("directory:board_staff_assign", args=[world.board_a.pk])
+    response = client.post(url, {"login_id": "nobody_here", "role": Role.BOARD_OFFICER})
+    assert response.status_code == 200
+    assert "ログインID「nobody_here」の教職員が見つかりません。" in response.content.decode()
+    assert not StaffAssignment.objects.filter(board=world.board_a, user__username="nobody_here").exists()
+    response = client.post(url, {"login_id": "new_officer", "role": Role.BOARD_OFFICER})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("directory:board_detail", args=[world.board_a.pk])
+    assert StaffAssignment.objects.filter(
+        user__username="new_officer", role=Role.BOARD_OFFICER, board=world.board_a
+    ).exists()
+
+
 def test_school_admin_is_not_offered_the_principal_role(signed_in: Any, world: World) -> None:
     body = (
         signed_in("school_admin_a")
