@@ -39,6 +39,10 @@ def _acknowledge(browser: Any, server: KomuServer, login: str, title: str, shot:
         row.get_by_role("link", name=title).click()
         expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
         expect(page.get_by_role("link", name="要項.pdf")).to_be_visible()
+        # The attachment comes back from the attachments store decrypted, byte for byte.
+        with page.expect_download() as download_info:
+            page.get_by_role("link", name="要項.pdf").click()
+        assert Path(download_info.value.path()).read_bytes() == PDF
         page.get_by_role("button", name="受領しました").click()
         expect(page.get_by_text("受領しました。送信元に伝わります。")).to_be_visible()
         expect(page.locator(".notice-receipt")).to_contain_text("受領済み")
