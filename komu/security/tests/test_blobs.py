@@ -174,13 +174,17 @@ def test_blobs_commands_report_and_collect(store: Path) -> None:
 
 
 def test_deploy_check_flags_a_key_file_inside_the_media_folder_and_a_bucketless_s3(
-    tmp_path: Path, settings: Any
+    tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.KOMU_KEY_FILE = tmp_path / "media" / "keys" / "komu-keys.json"
     assert [m.id for m in blobs.check_storage()] == ["komu.E104"]
     settings.KOMU_KEY_FILE = tmp_path / "keys" / "komu-keys.json"
-    assert [m.id for m in blobs.check_storage() if m.level >= checks.WARNING] == []
+    assert blobs.check_storage() == []
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "media").mkdir()
+    same_volume = blobs.check_storage()
+    assert [(m.id, m.level) for m in same_volume] == [("komu.I105", checks.INFO)]  # advice, not a failure
     settings.KOMU_STORAGE = "s3"
     settings.KOMU_S3_BUCKET = ""
     settings.KOMU_S3_ENDPOINT_URL = "http://s3.example.jp"
@@ -188,6 +192,8 @@ def test_deploy_check_flags_a_key_file_inside_the_media_folder_and_a_bucketless_
     settings.KOMU_S3_BUCKET = "komu-attachments"
     settings.KOMU_S3_ENDPOINT_URL = "https://s3.example.jp"
     assert blobs.check_storage() == []
+    monkeypatch.setenv("KOMU_S3_ACCESS_KEY_ID", "AKIA-only-half")
+    assert [m.id for m in blobs.check_storage()] == ["komu.E103"]
 
 
 # --- The same store in an S3-compatible bucket (moto's server on loopback) ---------------------------------------
