@@ -13,6 +13,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.directory.models import Role, School
@@ -86,7 +87,7 @@ class ApprovalAction(models.Model):
         APPROVE = "approve", _("承認")
         RETURN = "return", _("差し戻し")
         WITHDRAW = "withdraw", _("取り下げ")
-        REMIND = "remind", _("督促")
+        REMIND = "remind", pgettext_lazy("approval action", "督促")
         SUPERSEDE = "supersede", _("訂正により再決裁")
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="actions")

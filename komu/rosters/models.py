@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from komu.core.models import PersonalDataModel, TimestampedModel
 from komu.core.text import normalize_kana
@@ -116,7 +117,7 @@ class GakureiboImport(PersonalDataModel):
         APPLYING = "applying", _("取込中")
         APPLIED = "applied", _("取込完了")
         FAILED = "failed", _("失敗")
-        DISCARDED = "discarded", _("取消")
+        DISCARDED = "discarded", pgettext_lazy("status", "取消")
 
     board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="gakureibo_imports")
     fiscal_year = models.PositiveIntegerField("入学年度")
@@ -215,8 +216,8 @@ class RosterAmendment(PersonalDataModel):
 
     class Kind(models.TextChoices):
         ADDED = "added", _("追加")
-        CHANGED = "changed", _("変更")
-        REMOVED = "removed", _("取消")
+        CHANGED = "changed", pgettext_lazy("amendment", "変更")
+        REMOVED = "removed", pgettext_lazy("amendment", "取消")
 
     roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="amendments")
     roster_entry = models.ForeignKey(RosterEntry, on_delete=models.CASCADE, related_name="amendments")
@@ -252,7 +253,7 @@ class TransferPackage(PersonalDataModel):
         SENT = "sent", _("送付済み（受入待ち）")
         AT_BOARD = "at_board", _("教育委員会で指定校待ち")
         ACCEPTED = "accepted", _("受入済み")
-        CANCELLED = "cancelled", _("取消")
+        CANCELLED = "cancelled", pgettext_lazy("status", "取消")
 
     student = models.ForeignKey("students.Student", on_delete=models.PROTECT, related_name="transfers_out")
     from_school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="transfers_out")
