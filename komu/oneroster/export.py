@@ -177,14 +177,18 @@ def sync_pupils(scope: Scope, year_ids: Sequence[int], *, detect_gone: bool) -> 
                 f"(SELECT 1 FROM {_OBJECT} o WHERE o.kind = %s AND o.local_key = {key}) ON CONFLICT DO NOTHING",
                 [kind, stamp, kind],
             )
-        key, source = pupils.keys(Kind.STUDENT)
-        for school_id in scope.school_ids:
-            # A pupil who changed school belongs to the new school's exports (and tombstones) from now on.
-            cursor.execute(
-                f"UPDATE {_OBJECT} SET school_id = %s WHERE kind = %s AND school_id <> %s AND local_key IN "  # noqa: S608
-                f"(SELECT {key} FROM {_STUDENT} s WHERE s.school_id = %s AND s.is_active)",
-                [school_id, Kind.STUDENT, school_id, school_id],
-            )
+        # A pupil who changed school belongs to the new school's exports (and tombstones) from now on: the
+        # rows to move found by one join, moved by school (one UPDATE per school that received pupils).
+        key, source = pupils.keys(
+            Kind.STUDENT, f"JOIN {_OBJECT} o ON o.kind = %s AND o.local_key = {pupils.student_key}"
+        )
+        cursor.execute(f"SELECT o.id, s.school_id {source} AND o.school_id <> s.school_id", [Kind.STUDENT])
+        moved: dict[int, list[int]] = {}
+        for object_id, school_id in cursor.fetchall():
+            moved.setdefault(school_id, []).append(object_id)
+        for school_id, ids in moved.items():
+            for start in range(0, len(ids), CHUNK):
+                RosterObject.objects.filter(pk__in=ids[start : start + CHUNK]).update(school_id=school_id)
         for kind in PUPIL_KINDS:
             key, source = pupils.keys(kind)
             cursor.execute(
