@@ -217,7 +217,7 @@ def _check_headers(bundle: Bundle, file_spec: spec.FileSpec, header: list[str]) 
     for index, name in enumerate(expected):
         got = header[index] if index < len(header) else ""
         if got != name:
-            shown = f"「{got}」" if got else _("（なし）")
+            shown = _("「%(got)s」") % {"got": got} if got else _("（なし）")
             bundle.error(file_spec.filename, 1, name, _("%(index)d列目の見出しが%(shown)sです。「%(name)s」にしてください"
                                                         "（OneRoster 1.2 の列の順番どおりに並べます）。")
                          % {"index": index + 1, "shown": shown, "name": name})
