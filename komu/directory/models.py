@@ -192,18 +192,15 @@ class HomeroomClass(TimestampedModel):
         SPECIAL_NEEDS = "special_needs", _("特別支援学級")
 
     class SpecialNeedsCategory(models.TextChoices):
-        """The kinds of 特別支援学級 that 学校教育法 §81(2) lists (自閉症・情緒障害 per MEXT notice 2009).
+        """The kinds of 特別支援学級 that 学校教育法 §81(2) lists (自閉症・情緒障害 per MEXT notice 2009)."""
 
-        The labels stay plain Japanese: the class-formation proposal matches them against the category text
-        recorded for a pupil (komu.students.services.placement), whatever the screen's language."""
-
-        INTELLECTUAL = "intellectual", "知的障害"
-        PHYSICAL = "physical", "肢体不自由"
-        HEALTH = "health", "病弱・身体虚弱"
-        LOW_VISION = "low_vision", "弱視"
-        HARD_OF_HEARING = "hard_of_hearing", "難聴"
-        SPEECH = "speech", "言語障害"
-        AUTISM_EMOTIONAL = "autism_emotional", "自閉症・情緒障害"
+        INTELLECTUAL = "intellectual", _("知的障害")
+        PHYSICAL = "physical", _("肢体不自由")
+        HEALTH = "health", _("病弱・身体虚弱")
+        LOW_VISION = "low_vision", _("弱視")
+        HARD_OF_HEARING = "hard_of_hearing", _("難聴")
+        SPEECH = "speech", _("言語障害")
+        AUTISM_EMOTIONAL = "autism_emotional", _("自閉症・情緒障害")
 
     school_year = models.ForeignKey(SchoolYear, on_delete=models.CASCADE, related_name="classes")
     grade_code = models.CharField(_("学年"), max_length=2, choices=list(codes.GRADES.items()))

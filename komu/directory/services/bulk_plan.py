@@ -156,7 +156,7 @@ CATEGORIES = options(
     [
         *((ja(label), value) for value, label in HomeroomClass.SpecialNeedsCategory.choices),
         *(
-            (f"{label}者", value) for value, label in HomeroomClass.SpecialNeedsCategory.choices
+            (f"{ja(label)}者", value) for value, label in HomeroomClass.SpecialNeedsCategory.choices
         ),  # 知的障害者 (§81)
         *((value, value) for value in HomeroomClass.SpecialNeedsCategory.values),
         ("病弱", HomeroomClass.SpecialNeedsCategory.HEALTH),

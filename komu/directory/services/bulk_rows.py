@@ -343,7 +343,7 @@ def _plan_classes(rows: list[Row], plan: Plan) -> None:
                         values["category"],
                         CATEGORIES,
                         "障害種別",
-                        [str(c.label) for c in HomeroomClass.SpecialNeedsCategory],
+                        [ja(c.label) for c in HomeroomClass.SpecialNeedsCategory],
                     )
                 except ValueError as exc:
                     add_error(errors, "special_needs_category", str(exc))

@@ -13,7 +13,7 @@ from dataclasses import field as dataclass_field
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from komu.access import roles, scope
@@ -227,10 +227,12 @@ def placement_auto_propose(*, actor: Actor, school_id: Any, year: int, grade_cod
         if not special:
             unplaced.append(str(student.pk))
             continue
-        # A class whose kind (知的障害, 自閉症・情緒障害 …) the pupil's recorded category names comes first.
-        matching = [t for t in special
-                    if t.klass.special_needs_category
-                    and t.klass.get_special_needs_category_display() in student.special_needs_category]
+        # A class whose kind (知的障害, 自閉症・情緒障害 …) the pupil's recorded category names comes first. The
+        # category is recorded in Japanese, so the kind is matched by its Japanese name whatever the screen language.
+        with translation.override("ja"):
+            matching = [t for t in special
+                        if t.klass.special_needs_category
+                        and t.klass.get_special_needs_category_display() in student.special_needs_category]
         put(student, min(matching or special, key=lambda t: (t.total, position[t.klass.pk])))
     others = [s for s in pending if s.special_needs_placement != SpecialNeedsPlacement.SPECIAL_NEEDS_CLASS]
     resource = [s for s in others if s.special_needs_placement == SpecialNeedsPlacement.RESOURCE_ROOM]

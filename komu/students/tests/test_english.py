@@ -53,3 +53,54 @@ def test_japanese_roster_is_unchanged(signed_in: Any, world: World) -> None:
     html = client.get(reverse("students:list"), {"class": world.class_a1.pk}).content.decode()
     assert "学級担任" in html and "Homeroom teacher" not in html
     assert '<td class="is-nowrap">女</td>' in html
+
+
+@pytest.mark.django_db
+def test_auto_proposal_matches_the_japanese_category_on_english_screens(world: World) -> None:
+    # The pupil's category is free text recorded in Japanese; the class kind's label is translated on English
+    # screens, so the proposal must match the kind by its Japanese name.
+    from komu.access.scope import get_actor
+    from komu.directory.models import HomeroomClass
+    from komu.students.services import placement_auto_propose
+    from komu.students.tests.test_placement import _entrant, _next_year
+
+    year = _next_year(world)
+    intellectual = HomeroomClass.objects.create(
+        school_year=year,
+        grade_code="P1",
+        name="ひまわり",
+        kind=HomeroomClass.Kind.SPECIAL_NEEDS,
+        special_needs_category=HomeroomClass.SpecialNeedsCategory.INTELLECTUAL,
+    )
+    autism = HomeroomClass.objects.create(
+        school_year=year,
+        grade_code="P1",
+        name="たんぽぽ",
+        kind=HomeroomClass.Kind.SPECIAL_NEEDS,
+        special_needs_category=HomeroomClass.SpecialNeedsCategory.AUTISM_EMOTIONAL,
+    )
+    pupils = [
+        _entrant(
+            world.school_a,
+            year.year,
+            f"支援{i}",
+            "一",
+            kana,
+            "ハジメ",
+            special_needs_placement=SpecialNeedsPlacement.SPECIAL_NEEDS_CLASS,
+            special_needs_category=category,
+        )
+        for i, (kana, category) in enumerate(
+            [("アイダ", "自閉症・情緒障害"), ("イトウ", "自閉症・情緒障害"), ("ウエダ", "")]
+        )
+    ]
+    with translation.override("en"):
+        assert str(HomeroomClass.SpecialNeedsCategory.AUTISM_EMOTIONAL.label) != "自閉症・情緒障害"
+        proposal = placement_auto_propose(
+            actor=get_actor(world.user("school_admin_a")),
+            school_id=world.school_a.pk,
+            year=year.year,
+            grade_code="P1",
+        )
+    target = {m.student_id: m.homeroom_class_id for m in proposal.moves}
+    assert [target[str(p.pk)] for p in pupils] == [autism.pk, autism.pk, intellectual.pk]
