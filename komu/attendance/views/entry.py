@@ -568,7 +568,7 @@ def calendar_month(request: HttpRequest, school_id: int, year: int, month: int) 
         "day_form": day_form,
         "closure_form": closure_form,
         "kinds": CalendarDay.Kind.choices,
-        "weekday_headers": ["日", "月", "火", "水", "木", "金", "土"],
+        "weekday_headers": [calendar_selectors.WEEKDAY_LABELS[6], *calendar_selectors.WEEKDAY_LABELS[:6]],  # Sunday first
         "breadcrumbs": [
             {"label": _("出欠"), "url": reverse("attendance:home") + "?list=1"},
             {"label": _("学校カレンダー"), "url": ""},
@@ -597,7 +597,7 @@ def closure_delete(request: HttpRequest, school_id: int, closure_id: int) -> Htt
 
 # --- School rules --------------------------------------------------------------------------------------------------
 
-WEEKDAY_CHOICES = [(0, "月"), (1, "火"), (2, "水"), (3, "木"), (4, "金"), (5, "土"), (6, "日")]
+WEEKDAY_CHOICES = list(enumerate(calendar_selectors.WEEKDAY_LABELS))  # 0 = 月 (Monday), translated
 
 
 class RulesForm(forms.Form):
