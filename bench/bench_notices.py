@@ -1,7 +1,8 @@
 """A board of 500 schools sends one notice to all of them (issue 5: ≤ 2 s), through komu.notices.services —
-validation, 500 recipient rows, the audit event, and in-app notifications plus e-mails (locmem backend) to the
-principal and school office of every school (1,000 people) — beside a raw `executemany` of the same 500 recipient
-rows and 1,000 notification rows through the database driver, in the same run.
+validation, 500 recipient rows, the audit event, and in-app notifications for the principal and school office of
+every school (1,000 people) with their e-mails queued as a background task — beside a raw `executemany` of the same
+500 recipient rows and 1,000 notification rows through the database driver, in the same run. The worker's part
+(sending the 1,000 e-mails to the locmem backend) is timed apart: the sender does not wait for it.
 
 `KOMU_BENCH_NOTICE_SCHOOLS` changes the number of schools (default 500).
 """
@@ -76,6 +77,7 @@ def run() -> list[str]:
     from komu.directory.models import Role, School, StaffAssignment
     from komu.notices.models import Notice, NoticeRecipient
     from komu.notices.services import notices as svc
+    from komu.testing.tasks import run_queued_tasks
 
     n = int(os.environ.get("KOMU_BENCH_NOTICE_SCHOOLS", "500"))
     board, actor = _world(n)
@@ -83,7 +85,8 @@ def run() -> list[str]:
     user_ids = list(StaffAssignment.objects.filter(school_id__in=school_ids, role__in=[
         Role.PRINCIPAL, Role.SCHOOL_ADMIN]).values_list("user_id", flat=True))
     lines = []
-    timings = []
+    timings: list[float] = []
+    worker: list[float] = []
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
         for i in range(3):
             mail.outbox = []
@@ -95,6 +98,9 @@ def run() -> list[str]:
             timings.append(time.perf_counter() - start)
             if NoticeRecipient.objects.filter(notice=notice).count() != len(school_ids):
                 raise RuntimeError("bench notice did not reach every school")
+            start = time.perf_counter()
+            run_queued_tasks()
+            worker.append(time.perf_counter() - start)
             if len(mail.outbox) != len(user_ids):
                 raise RuntimeError(f"expected {len(user_ids)} e-mails, got {len(mail.outbox)}")
     # The baseline writes into a throwaway notice so the real ones stay intact.
@@ -103,9 +109,10 @@ def run() -> list[str]:
     base = min(_baseline(dummy.pk, school_ids, user_ids) for _ in range(1))
     best = min(timings)
     lines.append(
-        f"notice to {len(school_ids)} schools (service: recipients, audit, {len(user_ids)} notifications + e-mails): "
-        f"best {best:.2f} s, runs {', '.join(f'{t:.2f}' for t in timings)} s (target ≤ 2 s)  |  baseline raw "
-        f"executemany of the same {len(school_ids)} recipient + {len(user_ids)} notification rows: {base:.3f} s  "
-        f"|  ratio {base / best:.2f}"
+        f"notice to {len(school_ids)} schools (service: recipients, audit, {len(user_ids)} notifications, e-mails "
+        f"queued): best {best:.2f} s, runs {', '.join(f'{t:.2f}' for t in timings)} s (target ≤ 2 s)  |  baseline "
+        f"raw executemany of the same {len(school_ids)} recipient + {len(user_ids)} notification rows: {base:.3f} s  "
+        f"|  ratio {base / best:.2f}  |  worker sending the {len(user_ids)} e-mails afterwards: best "
+        f"{min(worker):.2f} s"
     )
     return lines

@@ -1,8 +1,10 @@
 """お知らせ: the one way any app tells people something happened — an in-app notification for each person, and an
 e-mail according to their preference (immediately, in a daily digest, or not at all).
 
-Other apps call `notify` inside their own service's transaction; the e-mails leave only after that transaction
-commits, so a rolled-back action never mails anyone. When the content concerns a person (`personal=True`) the
+Other apps call `notify` inside their own service's transaction. Immediate e-mails are queued as a background task
+(`komu.notices.tasks.send_notification_emails`) in that same transaction: with the database queue the task row
+commits or rolls back with the notifications (a rolled-back action never mails anyone, a committed one always
+will), and the sender's request does not wait for the mail server. The worker (`komu db_worker`) sends them. When the content concerns a person (`personal=True`) the
 e-mail carries only the title and the link: the details stay behind the sign-in.
 
 The signature of `notify` is relied on by other apps (surveys, notices): keep it stable.
@@ -44,8 +46,9 @@ def _email_text(notification: Notification) -> str:
     return "\n".join(lines)
 
 
-def _send_immediate(notification_ids: list[Any]) -> None:
-    """Send the e-mails of notifications created in a committed transaction (runs after commit)."""
+def notification_emails_send(notification_ids: Iterable[Any]) -> int:
+    """Send the e-mails of these notifications that still wait for one (the background task calls this). A
+    notification is mailed once: those already sent or turned off are skipped. Returns how many were mailed."""
     notifications = list(
         Notification.objects.filter(pk__in=notification_ids, email_state=EmailState.PENDING).select_related("user")
     )
@@ -63,6 +66,22 @@ def _send_immediate(notification_ids: list[Any]) -> None:
     Notification.objects.filter(pk__in=[n.pk for n in notifications]).update(
         email_state=EmailState.SENT, emailed_at=timezone.now(),
     )
+    return len(messages)
+
+
+def _queue_emails(notification_ids: list[Any]) -> None:
+    """Queue the immediate e-mails. The database queue takes the task inside the caller's transaction (an outbox:
+    it exists exactly when the notifications do); any other backend gets it only after commit, because it may run
+    the task at once, before the notifications are visible."""
+    from django_tasks_db import DatabaseBackend
+
+    from komu.notices.tasks import send_notification_emails
+
+    ids = [str(pk) for pk in notification_ids]
+    if isinstance(send_notification_emails.get_backend(), DatabaseBackend):
+        send_notification_emails.enqueue(notification_ids=ids)
+    else:
+        transaction.on_commit(lambda: send_notification_emails.enqueue(notification_ids=ids))
 
 
 def notify(
@@ -92,7 +111,7 @@ def notify(
         Notification.objects.bulk_create(rows, batch_size=500)
         immediate = [n.pk for n in rows if modes.get(n.user_id, EmailMode.IMMEDIATE) == EmailMode.IMMEDIATE]
         if immediate:
-            transaction.on_commit(lambda: _send_immediate(immediate))
+            _queue_emails(immediate)
     return len(rows)
 
 

@@ -19,6 +19,7 @@ from komu.notices.models import Attachment, Notice, NoticeRecipient, Notificatio
 from komu.notices.services import notices as svc
 from komu.notices.services.attachments import Upload, sniff
 from komu.notices.tests.helpers import PDF, PNG, ooxml, plain_zip
+from komu.testing.tasks import run_queued_tasks
 from komu.testing.world import World
 
 
@@ -122,16 +123,16 @@ def test_a_school_not_addressed_gets_404(world: World) -> None:
         svc.notice_acknowledge(actor=actor(world, "principal_b"), notice_id=notice.pk)
 
 
-def test_sender_sees_status_and_reminds_only_those_pending(world: World,
-                                                           django_capture_on_commit_callbacks: Any) -> None:
+def test_sender_sees_status_and_reminds_only_those_pending(world: World) -> None:
     notice = send(world)
     svc.notice_acknowledge(actor=actor(world, "principal_a"), notice_id=notice.pk)
     _, rows = selectors.notice_status(actor=actor(world, "board_officer_a"), notice_id=notice.pk)
     assert [(r.name, r.state) for r in rows] == [(world.school_a2.name, "delivered"),
                                                  (world.school_a.name, "acknowledged")]
+    run_queued_tasks()
     mail.outbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert svc.notice_remind(actor=actor(world, "board_officer_a"), notice_id=notice.pk) == 1
+    assert svc.notice_remind(actor=actor(world, "board_officer_a"), notice_id=notice.pk) == 1
+    run_queued_tasks()
     pending = NoticeRecipient.objects.get(notice=notice, school=world.school_a2)
     assert pending.reminder_count == 1
     assert NoticeRecipient.objects.get(notice=notice, school=world.school_a).reminder_count == 0

@@ -13,6 +13,7 @@ from komu.audit.models import AuditEvent
 from komu.core.errors import NotFoundOrNoAccess, ValidationFailed
 from komu.notices import notifications
 from komu.notices.models import Notification
+from komu.testing.tasks import run_queued_tasks
 from komu.testing.world import World
 
 
@@ -22,24 +23,26 @@ def _notify(world: World, *names: str, **kwargs: Any) -> int:
     return notifications.notify(users=[world.user(n) for n in names], **params)
 
 
-def test_notify_creates_one_notification_per_person_and_mails_after_commit(
-    world: World, django_capture_on_commit_callbacks: Any,
-) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
-        created = _notify(world, "principal_a", "principal_a", "principal_b", body="本文です")
+def test_notify_creates_one_notification_per_person_and_queues_their_mails(world: World) -> None:
+    created = _notify(world, "principal_a", "principal_a", "principal_b", body="本文です")
     assert created == 2
     assert Notification.objects.count() == 2
+    # The sender's request does not mail anyone itself: the worker does, from the queue.
+    assert mail.outbox == []
+    assert set(Notification.objects.values_list("email_state", flat=True)) == {"pending"}
+    assert run_queued_tasks() == 1
     assert sorted(m.to[0] for m in mail.outbox) == ["principal_a@example.jp", "principal_b@example.jp"]
     assert "本文です" in mail.outbox[0].body
     assert "/notices/inbox/" in mail.outbox[0].body
     assert set(Notification.objects.values_list("email_state", flat=True)) == {"sent"}
+    # Mailed once: running the same task again (a retried worker) sends nothing more.
+    assert notifications.notification_emails_send(Notification.objects.values_list("pk", flat=True)) == 0
+    assert len(mail.outbox) == 2
 
 
-def test_personal_notification_mail_carries_only_title_and_link(
-    world: World, django_capture_on_commit_callbacks: Any,
-) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
-        _notify(world, "guardian_a", title="お便りが届きました", body="髙橋𠮷乃さんの遠足について", personal=True)
+def test_personal_notification_mail_carries_only_title_and_link(world: World) -> None:
+    _notify(world, "guardian_a", title="お便りが届きました", body="髙橋𠮷乃さんの遠足について", personal=True)
+    run_queued_tasks()
     assert len(mail.outbox) == 1
     assert "髙橋" not in mail.outbox[0].body
     assert "お便りが届きました" in mail.outbox[0].subject
@@ -47,39 +50,49 @@ def test_personal_notification_mail_carries_only_title_and_link(
     assert Notification.objects.get().body == "髙橋𠮷乃さんの遠足について"
 
 
-def test_no_mail_leaves_when_the_transaction_rolls_back(world: World, django_capture_on_commit_callbacks: Any) -> None:
+def test_no_mail_leaves_when_the_transaction_rolls_back(world: World) -> None:
     from django.db import transaction
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        try:
-            with transaction.atomic():
-                _notify(world, "principal_a")
-                raise RuntimeError("rollback")
-        except RuntimeError:
-            pass
-    assert callbacks == []
+    try:
+        with transaction.atomic():
+            _notify(world, "principal_a")
+            raise RuntimeError("rollback")
+    except RuntimeError:
+        pass
+    # The queued task rolled back with the notifications.
+    assert run_queued_tasks() == 0
     assert mail.outbox == []
     assert Notification.objects.count() == 0
 
 
-def test_preference_off_keeps_in_app_only(world: World, django_capture_on_commit_callbacks: Any) -> None:
+def test_a_backend_that_runs_tasks_at_once_gets_the_mails_only_after_commit(
+    world: World, settings: Any, django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        _notify(world, "principal_a")
+        assert mail.outbox == []
+    assert len(callbacks) == 1
+    callbacks[0]()
+    assert [m.to[0] for m in mail.outbox] == ["principal_a@example.jp"]
+
+
+def test_preference_off_keeps_in_app_only(world: World) -> None:
     actor = get_actor(world.user("principal_a"))
     notifications.notification_preference_set(actor=actor, email_mode="off")
     assert AuditEvent.objects.filter(action="notices.notification_preference.changed").count() == 1
-    with django_capture_on_commit_callbacks(execute=True):
-        _notify(world, "principal_a")
+    _notify(world, "principal_a")
+    assert run_queued_tasks() == 0
     assert mail.outbox == []
     assert notifications.notifications_unread_count(actor=actor) == 1
 
 
-def test_digest_collects_pending_notifications_into_one_mail(
-    world: World, django_capture_on_commit_callbacks: Any,
-) -> None:
+def test_digest_collects_pending_notifications_into_one_mail(world: World) -> None:
     actor = get_actor(world.user("principal_a"))
     notifications.notification_preference_set(actor=actor, email_mode="digest")
-    with django_capture_on_commit_callbacks(execute=True):
-        _notify(world, "principal_a", title="一件目")
-        _notify(world, "principal_a", title="二件目")
+    _notify(world, "principal_a", title="一件目")
+    _notify(world, "principal_a", title="二件目")
+    assert run_queued_tasks() == 0
     assert mail.outbox == []
     assert notifications.notifications_digest_send() == 1
     assert "一件目" in mail.outbox[0].body and "二件目" in mail.outbox[0].body
