@@ -24,7 +24,16 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField, IntegerField, Max, QuerySet, Value
+from django.db.models import (
+    BigIntegerField,
+    CharField,
+    DateTimeField,
+    IntegerField,
+    Max,
+    QuerySet,
+    UUIDField,
+    Value,
+)
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -667,6 +676,8 @@ class _SaveContext:
     month_status: str
     all_members: bool
     has_reports: bool
+    # The day's DailyRegister when it exists (asked for with `with_register`); its other fields load on access.
+    register: DailyRegister | None = None
 
 
 @functools.cache
@@ -689,15 +700,21 @@ def _save_context_sql() -> dict[str, str]:
         "reports": f"SELECT COUNT(*) FROM {report} r INNER JOIN {membership} rm "  # noqa: S608
                    f"ON rm.student_id = r.student_id WHERE rm.homeroom_class_id = {k}.id AND r.date = %s "
                    "AND r.withdrawn_at IS NULL",
+        **{
+            f"register_{column}": f"SELECT dr.{column} FROM {DailyRegister._meta.db_table} dr "  # noqa: S608
+                                  f"WHERE dr.homeroom_class_id = {k}.id AND dr.date = %s"
+            for column in ("id", "entered_by_id", "entered_at")
+        },
     }
 
 
-def _save_context(actor: Actor, class_id: int | str, day: datetime.date,
-                  student_ids: Sequence[uuid.UUID]) -> _SaveContext:
+def _save_context(actor: Actor, class_id: int | str, day: datetime.date, student_ids: Sequence[uuid.UUID], *,
+                  with_register: bool = False) -> _SaveContext:
     """The class through the actor's recording scope (NotFoundOrNoAccess otherwise) with its school year, school
     and rules, and the day's facts as subqueries of the same SELECT: the calendar's entry for the day, whether a
     学級閉鎖 covers it, the month's register status, whether every pupil saved is an active member of the class,
-    and whether any guardian report for the day is waiting. One round trip instead of six."""
+    whether any guardian report for the day is waiting and (`with_register`, for a confirmation) the day's
+    register. One round trip instead of six or seven."""
     sql = _save_context_sql()
     date = connection.ops.adapt_datefield_value(day)
     ids = [ClassMembership._meta.get_field("student").get_db_prep_value(s, connection) for s in student_ids]
@@ -715,6 +732,12 @@ def _save_context(actor: Actor, class_id: int | str, day: datetime.date,
             day_reports=RawSQL(sql["reports"], (date,), output_field=IntegerField()),  # noqa: S611
         )
     )
+    if with_register:
+        qs = qs.annotate(
+            day_register_id=RawSQL(sql["register_id"], (date,), output_field=BigIntegerField()),  # noqa: S611
+            day_register_by=RawSQL(sql["register_entered_by_id"], (date,), output_field=UUIDField()),  # noqa: S611
+            day_register_at=RawSQL(sql["register_entered_at"], (date,), output_field=DateTimeField()),  # noqa: S611
+        )
     klass = scope.get_in_scope(qs, pk=class_id)
     school = klass.school_year.school
     try:
@@ -722,11 +745,22 @@ def _save_context(actor: Actor, class_id: int | str, day: datetime.date,
     except AttendanceRules.DoesNotExist:
         rules = calendar.rules_for(school)  # the school's first save: its rules are created with the defaults
     facts: Any = klass
+    register = None
+    if with_register and facts.day_register_id is not None:
+        # As the ORM builds a row it read with only() these columns: the others load if anyone asks for them.
+        register = DailyRegister.from_db(
+            klass._state.db, ["id", "homeroom_class_id", "date", "entered_by_id", "entered_at"],
+            [facts.day_register_id, klass.pk, day, facts.day_register_by, facts.day_register_at],
+        )
+        register.homeroom_class = klass
+        if register.entered_by_id == actor.user.pk:
+            register.entered_by = actor.user
     return _SaveContext(
         homeroom_class=klass, rules=rules,
         school_day=calendar.is_school_day_known(klass.school_year, day, rules, facts.day_override),
         closed=bool(facts.day_closed), month_status=facts.day_month_status or MonthlyRegister.Status.OPEN,
         all_members=facts.day_members == len(set(student_ids)), has_reports=bool(facts.day_reports),
+        register=register,
     )
 
 
@@ -778,7 +812,7 @@ def register_save(
     wanted and the version it was based on. Rows whose version is stale are not saved and come back as
     conflicts; the others are. One audit event lists the pupils changed. With `confirm`, the register is also
     confirmed (when nothing conflicted). Raises ValidationFailed with errors keyed by pupil id for bad rows."""
-    context = _save_context(actor, class_id, date, list(rows))
+    context = _save_context(actor, class_id, date, list(rows), with_register=confirm)
     klass, rules = context.homeroom_class, context.rules
     amendment_reason = _clean_amendment_reason(amendment_reason)
     errors: dict[str, list[str]] = {}
@@ -844,7 +878,8 @@ def register_save(
         result.saved = [w.student_id for w, _, _ in applied]
     done = None
     if confirm and not result.conflicts:
-        done = _confirm_writes(actor, klass, date, now, apply_reports=not is_amendment, reports=class_reports)
+        done = _confirm_writes(actor, klass, date, now, apply_reports=not is_amendment, reports=class_reports,
+                               register=context.register)
         result.register = done.register
     # Audit events last: the chain's lock is held from the first append to the commit.
     if applied:
@@ -873,9 +908,11 @@ class _Confirmation:
 
 def _confirm_writes(actor: Actor, klass: HomeroomClass, day: datetime.date, now: datetime.datetime, *,
                     apply_reports: bool = True,
-                    reports: dict[uuid.UUID, GuardianReport] | None = None) -> _Confirmation:
+                    reports: dict[uuid.UUID, GuardianReport] | None = None,
+                    register: DailyRegister | None = None) -> _Confirmation:
     """The register's confirmation without its audit events (the caller records them last, see _confirm_audit).
-    `reports`: latest_reports(klass, day) when the caller has already read them in this transaction."""
+    `reports`: latest_reports(klass, day), and `register`: the day's register if it exists, when the caller has
+    already read them in this transaction."""
     if day > timezone.localdate():
         raise ValidationFailed("まだ来ていない日の出席簿は確定できません。当日以降に確定してください。")
     if reports is None:
@@ -892,10 +929,12 @@ def _confirm_writes(actor: Actor, klass: HomeroomClass, day: datetime.date, now:
         writes = [_Write(sid, _suggestion(r), None, 0, source=MarkSource.GUARDIAN, guardian_report=r)
                   for sid, r in pending.items()]
         _apply(writes, user=actor.user, klass=klass, day=day, is_amendment=False, amendment_reason="", now=now)
-    # With who entered it: the status bar that answers the confirmation shows them (registers.entry_status).
-    register, created = DailyRegister.objects.select_related("entered_by").get_or_create(
-        homeroom_class=klass, date=day, defaults={"entered_by": actor.user, "entered_at": now}
-    )
+    created = False
+    if register is None:
+        # With who entered it: the status bar that answers the confirmation shows them (registers.entry_status).
+        register, created = DailyRegister.objects.select_related("entered_by").get_or_create(
+            homeroom_class=klass, date=day, defaults={"entered_by": actor.user, "entered_at": now}
+        )
     return _Confirmation(register, created, len(pending), [r.pk for r in reports.values() if r.read_at is None])
 
 

@@ -273,7 +273,7 @@ def test_the_nurse_reads_the_year_totals_but_does_not_record(world: World, signe
 # PostgreSQL counts (one more than SQLite: the audit chain's advisory lock); they include the middleware's session,
 # user, MFA device and grants. A change that adds a query per save, or one per pupil, fails here.
 ROW_SAVE_MAX_QUERIES = 22
-CLASS_CONFIRM_MAX_QUERIES = 14
+CLASS_CONFIRM_MAX_QUERIES = 13
 
 
 def test_a_row_save_in_a_class_of_35_stays_within_its_query_budget(world: World, signed_in: Any,

@@ -469,6 +469,27 @@ def test_a_class_save_with_confirm_applies_the_reports_and_marks_a_matching_row_
     assert first_report.read_at is not None
 
 
+def test_confirming_again_with_a_class_save_keeps_the_first_entry(
+        world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day = a_school_day(world.class_a1)
+    set_today(monkeypatch, day)
+    first = world.students["a1_first"]
+    teacher = world.user("homeroom_a1")
+    done = marks.register_save(actor=actor(world, "homeroom_a1"), class_id=world.class_a1.pk, date=day,
+                               rows={first.pk: (MarkInput(MarkKind.LATE), None)}, confirm=True)
+    assert done.register is not None and done.register.entered_by == teacher
+    for who in ("homeroom_a1", "principal_a"):
+        again = marks.register_save(actor=actor(world, who), class_id=world.class_a1.pk, date=day,
+                                    rows={first.pk: (MarkInput(MarkKind.OFFICIAL), None)}, confirm=True)
+        # The register read with the class is the stored one: the first entry's who and when, every field there.
+        assert again.register is not None and again.register.pk == done.register.pk
+        assert again.register.entered_by == teacher and again.register.entered_at == done.register.entered_at
+        assert again.register.created_at == DailyRegister.objects.get().created_at
+    assert DailyRegister.objects.count() == 1
+    assert AuditEvent.objects.filter(action="attendance.register.confirmed").count() == 1
+
+
 # Issue 4's budget for a whole class's save (PostgreSQL's count; SQLite makes one fewer, without the audit chain's
 # advisory lock): constant in the number of pupils.
 REGISTER_SAVE_MAX_QUERIES = 9
