@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from komu.attendance.models import (
     ClassClosure,
@@ -28,32 +31,36 @@ from komu.attendance.models import (
 from komu.directory.models import School, SchoolYear
 from komu.students.models import ClassMembership
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 _GRADE_NUMBERS = range(1, 7)
 
 
-def _catalogue() -> dict[str, str]:
-    sources: dict[str, str] = {}
+def _catalogue() -> dict[str, StrOrPromise]:
+    """Source code → its name on screens (lazy: Japanese msgids, shown in the screen's language)."""
+    sources: dict[str, StrOrPromise] = {}
     for disease in Disease:
-        sources[f"suspension:{disease.value}"] = f"出席停止（{disease.label}）の人数"
-    sources["suspension:total"] = "出席停止（感染症）の人数・合計"
-    sources["closures"] = "学級閉鎖の学級数"
-    sources["closure_days"] = "学級閉鎖の延べ日数"
-    sources["absent_pupils"] = "欠席した児童生徒数"
-    sources["absence_days"] = "欠席の延べ日数"
+        sources[f"suspension:{disease.value}"] = format_lazy(_("出席停止（{disease}）の人数"), disease=disease.label)
+    sources["suspension:total"] = _("出席停止（感染症）の人数・合計")
+    sources["closures"] = _("学級閉鎖の学級数")
+    sources["closure_days"] = _("学級閉鎖の延べ日数")
+    sources["absent_pupils"] = _("欠席した児童生徒数")
+    sources["absence_days"] = _("欠席の延べ日数")
     for n in _GRADE_NUMBERS:
-        sources[f"enrolment:g{n}"] = f"在籍者数（{n}年）"
-    sources["enrolment:total"] = "在籍者数・合計"
+        sources[f"enrolment:g{n}"] = format_lazy(_("在籍者数（{n}年）"), n=n)
+    sources["enrolment:total"] = _("在籍者数・合計")
     for category in LongAbsenceCategory:
-        sources[f"long_absence:{category.value}"] = f"長期欠席者数（{category.label}）"
-    sources["long_absence:total"] = "長期欠席者数・合計"
+        sources[f"long_absence:{category.value}"] = format_lazy(_("長期欠席者数（{category}）"), category=category.label)
+    sources["long_absence:total"] = _("長期欠席者数・合計")
     return sources
 
 
-SOURCES: dict[str, str] = _catalogue()
+SOURCES: dict[str, StrOrPromise] = _catalogue()
 
 
 def label_of(code: str) -> str:
-    return SOURCES.get(code, code)
+    return str(SOURCES.get(code, code))
 
 
 def _year_of(school: School, day: datetime.date) -> SchoolYear | None:
