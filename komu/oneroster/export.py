@@ -5,10 +5,10 @@ writing held ~5 KB per pupil. Here everything that is not per pupil (orgs, sessi
 hundreds or thousands of rows) is built as before (komu.oneroster.build), and the pupils' rows are produced a
 chunk at a time:
 
-1. `sync_pupils`: every current pupil, role and enrollment of the scope gets its RosterObject (new ones with a
-   few multi-row INSERTs, a moved pupil's row follows the pupil, a returning one loses its tombstone); with
-   `detect_gone`, the scope's rows no longer current are stamped `gone_at`. Memory: a chunk, plus the set of
-   RosterObject ids seen (integers).
+1. `sync_pupils`: every current pupil, role and enrollment of the scope gets its RosterObject: stored rows are
+   brought up to date first (a moved pupil's row follows the pupil, a returning one loses its tombstone, with
+   `detect_gone` the scope's rows no longer current are stamped `gone_at`), then the new ones are stored by
+   one INSERT … SELECT per kind. All set-based SQL: nothing per pupil is held in Python.
 2. Each pupil file is one query over RosterObject ordered by sourcedId (binary order, the order Python sorts
    strings in, so the files are byte-identical to a sort in memory), read in chunks; per chunk, the pupils,
    memberships and sourcedIds it refers to are fetched by key and the names decrypted in a loop over
@@ -48,7 +48,7 @@ from komu.oneroster.build import (
     _latest,
     iso,
 )
-from komu.oneroster.models import RosterObject, new_sourced_id
+from komu.oneroster.models import RosterObject
 from komu.security.fields import EncryptedMixin
 from komu.security.keys import get_keyring
 from komu.students.models import ClassMembership, Student
@@ -56,6 +56,7 @@ from komu.students.models import ClassMembership, Student
 Kind = RosterObject.Kind
 CHUNK = 2000
 SPOOL_BYTES = 4 * 1024 * 1024
+ANALYZE_AFTER = 10_000  # rows inserted by one sync after which the table's planner statistics are refreshed
 
 # One row of a file as it is streamed: its sourcedId, its values in column order, its last modification, and
 # for the REST roster (komu.oneroster.build) the person it names and its school's and class's sourcedIds.
@@ -148,12 +149,15 @@ class _Pupils:
 
 
 def _new_sid_sql() -> str:
+    """A new random UUID4 as text (new_sourced_id()), per row of an INSERT … SELECT."""
     if connection.vendor == "postgresql":
         return "gen_random_uuid()::text"
-    connection.ensure_connection()
-    # The same UUID4 as new_sourced_id(), for rows inserted by INSERT … SELECT.
-    connection.connection.create_function("komu_new_sourced_id", 0, new_sourced_id)
-    return "komu_new_sourced_id()"
+    # SQLite: 122 bits from randomblob() (its CSPRNG, seeded by the OS), with UUID4's version and variant bits.
+    # A Python function called per row cost a tenth of a 100,000-pupil board's first export.
+    return (
+        "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-' "
+        "|| substr('89ab', 1 + (random() & 3), 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
+    )
 
 
 # --- 1. sourcedIds of the scope's pupils ---------------------------------------------------------------------------
@@ -162,21 +166,14 @@ def _new_sid_sql() -> str:
 def sync_pupils(scope: Scope, year_ids: Sequence[int], *, detect_gone: bool) -> None:
     """Give every current pupil, role and enrollment of the scope its RosterObject (one INSERT … SELECT per
     kind); a pupil who changed school takes the row along; a row found again loses its tombstone. With
-    `detect_gone`, stamp the scope's pupil rows that are no longer current (the tombstones of delta exports)."""
+    `detect_gone`, stamp the scope's pupil rows that are no longer current (the tombstones of delta exports).
+
+    The stored rows are brought up to date before the new ones are inserted: a new row is current by
+    definition, so a board's first export (300,000 new rows at 100,000 pupils) checks none of them again."""
     now = timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(now)
     pupils = _Pupils(scope, year_ids)
-    new_sid = _new_sid_sql()
     with connection.cursor() as cursor:
-        for kind in PUPIL_KINDS:
-            key, source = pupils.keys(kind)
-            sid = key if kind == Kind.STUDENT else new_sid  # a pupil keeps its UUID as sourcedId
-            cursor.execute(
-                f"INSERT INTO {_OBJECT} (kind, local_key, sourced_id, school_id, board_id, first_seen_at) "  # noqa: S608
-                f"SELECT %s, {key}, {sid}, s.school_id, NULL, %s {source} AND NOT EXISTS "
-                f"(SELECT 1 FROM {_OBJECT} o WHERE o.kind = %s AND o.local_key = {key}) ON CONFLICT DO NOTHING",
-                [kind, stamp, kind],
-            )
         # A pupil who changed school belongs to the new school's exports (and tombstones) from now on: the
         # rows to move found by one join, moved by school (one UPDATE per school that received pupils).
         key, source = pupils.keys(
@@ -191,6 +188,8 @@ def sync_pupils(scope: Scope, year_ids: Sequence[int], *, detect_gone: bool) -> 
                 RosterObject.objects.filter(pk__in=ids[start : start + CHUNK]).update(school_id=school_id)
         for kind in PUPIL_KINDS:
             key, source = pupils.keys(kind)
+            # Tombstones are few and indexed apart (oneroster_tombstones): no current key is looked at
+            # unless some row of the kind is a tombstone.
             cursor.execute(
                 f"UPDATE {_OBJECT} SET gone_at = NULL WHERE kind = %s AND gone_at IS NOT NULL AND local_key IN "  # noqa: S608
                 f"(SELECT {key} {source})",
@@ -202,6 +201,22 @@ def sync_pupils(scope: Scope, year_ids: Sequence[int], *, detect_gone: bool) -> 
                     f"AND school_id IN ({_in(scope.school_ids)}) AND local_key NOT IN (SELECT {key} {source})",
                     [stamp, kind],
                 )
+        new_sid = _new_sid_sql()
+        inserted = 0
+        for kind in PUPIL_KINDS:
+            key, source = pupils.keys(kind)
+            sid = key if kind == Kind.STUDENT else new_sid  # a pupil keeps its UUID as sourcedId
+            cursor.execute(
+                f"INSERT INTO {_OBJECT} (kind, local_key, sourced_id, school_id, board_id, first_seen_at) "  # noqa: S608
+                f"SELECT %s, {key}, {sid}, s.school_id, NULL, %s {source} AND NOT EXISTS "
+                f"(SELECT 1 FROM {_OBJECT} o WHERE o.kind = %s AND o.local_key = {key}) ON CONFLICT DO NOTHING",
+                [kind, stamp, kind],
+            )
+            inserted += max(cursor.rowcount, 0)
+        if inserted >= ANALYZE_AFTER and connection.vendor == "postgresql":
+            # The planner's statistics still describe the table before these rows (autovacuum analyses it
+            # later): the pupils' queries would join 300,000 rows planned as a handful (minutes, not seconds).
+            cursor.execute(f"ANALYZE {_OBJECT}")
 
 
 # --- 2. the pupils' rows, in sourcedId order ---------------------------------------------------------------------

@@ -231,6 +231,27 @@ def test_command_writes_a_zip(roster_world: World, tmp_path: Path) -> None:
         assert "manifest.csv" in archive.namelist() and "users.csv" in archive.namelist()
 
 
+def test_a_pupil_who_comes_back_loses_the_tombstone_and_keeps_every_sourced_id(roster_world: World) -> None:
+    student = roster_world.students["a1_first"]
+    role_key = f"{student.pk}:{student.school_id}"
+    gone = RosterObject.objects.filter(local_key__startswith=str(student.pk), gone_at__isnull=False)
+    first = export_board_a(roster_world)
+    role_sid = RosterObject.objects.get(kind="studentRole", local_key=role_key).sourced_id
+    student.is_active = False
+    student.save()
+    export_board_a(roster_world)
+    assert gone.count() == 2
+    since = timezone.now()
+    student.is_active = True
+    student.save()
+    result = export_board_a(roster_world, since=since)
+    assert not gone.exists()
+    assert RosterObject.objects.get(kind="studentRole", local_key=role_key).sourced_id == role_sid
+    back = next(r for r in rows(result, "users") if r["sourcedId"] == str(student.pk))
+    assert back["status"] == "active"
+    assert export_board_a(roster_world).files == first.files
+
+
 def test_a_pupil_who_moved_school_keeps_the_sourced_id_and_is_no_longer_the_old_schools(roster_world: World) -> None:
     from komu.oneroster.build import Scope, build_roster
 
