@@ -5,7 +5,8 @@ writing held ~5 KB per pupil. Here everything that is not per pupil (orgs, sessi
 hundreds or thousands of rows) is built as before (komu.oneroster.build), and the pupils' rows are produced a
 chunk at a time:
 
-1. `sync_pupils`: every current pupil, role and enrollment of the scope gets its RosterObject: stored rows are
+1. `sync_pupils` (run by `PupilSync`; on PostgreSQL, for a bulk export, alongside users.csv and
+   demographics.csv): every current pupil, role and enrollment of the scope gets its RosterObject: stored rows are
    brought up to date first (a moved pupil's row follows the pupil, a returning one loses its tombstone, with
    `detect_gone` the scope's rows no longer current are stamped `gone_at`), then the new ones are stored by
    one INSERT … SELECT per kind. All set-based SQL: nothing per pupil is held in Python.
@@ -19,6 +20,7 @@ CSV text goes to spooled temporary files (in memory up to a few MB, then on disk
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import heapq
@@ -28,9 +30,11 @@ import tempfile
 import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 from typing import IO, Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Collate
 from django.utils import timezone
@@ -228,6 +232,74 @@ def sync_pupils(scope: Scope, year_ids: Sequence[int], *, detect_gone: bool) -> 
             cursor.execute(f"ANALYZE {_OBJECT}")
 
 
+class PupilSync:
+    """`sync_pupils` for one export, run in the export's transaction, or apart (`apart=True`) on a second
+    connection in a thread while the export writes its first files.
+
+    A board's first export stores ≈ 300,000 rows (100,000 pupils): seconds of index, WAL and foreign-key work
+    in PostgreSQL, while decrypting the pupils' names for users.csv is seconds of Python. Apart, the two
+    overlap (psycopg releases the GIL while it waits for the server): users.csv reads a pupil not stored yet
+    with the sourcedId the sync gives it (its own key), and every later pupil file waits for the sync.
+
+    Apart, the sync is its own transaction, committed before the export's. Use it only when the export is not
+    inside a caller's transaction (the second connection must see the same committed pupils) and on
+    PostgreSQL (SQLite has one writer). If the export then fails, the stored sourcedIds stay: they are the
+    ones the next export would store, and a pupil's sourcedId never changes once stored."""
+
+    def __init__(self, scope: Scope, year_ids: Sequence[int], *, detect_gone: bool, apart: bool) -> None:
+        self._future: Future[None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        if not apart:
+            sync_pupils(scope, year_ids, detect_gone=detect_gone)
+            return
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oneroster-sync")
+        self._future = self._pool.submit(_sync_apart, scope, list(year_ids), detect_gone)
+
+    @property
+    def pending(self) -> bool:
+        """The sync still runs apart: the pupils' stored rows may be incomplete."""
+        return self._future is not None
+
+    def wait(self) -> None:
+        """Block until the pupils' rows are stored (re-raising the sync's error)."""
+        future, self._future = self._future, None
+        try:
+            if future is not None:
+                future.result()
+        finally:
+            if self._pool is not None and self._future is None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def __enter__(self) -> PupilSync:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.wait()
+            return
+        # The export failed: its own error is the one to report; the thread is still waited for.
+        with contextlib.suppress(Exception):
+            self.wait()
+
+
+def _sync_apart(scope: Scope, year_ids: Sequence[int], detect_gone: bool) -> None:
+    """sync_pupils in its own transaction on this thread's own connection (closed after)."""
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                # Durable anyway before anyone sees the sourcedIds: the export's own transaction commits after
+                # this one with synchronous_commit on, and PostgreSQL flushes the WAL in order up to that
+                # commit, this transaction's commit record included. A crash before then loses this commit
+                # and the export with it (never delivered); the next export stores the rows again.
+                cursor.execute("SET LOCAL synchronous_commit = off")
+            sync_pupils(scope, year_ids, detect_gone=detect_gone)
+    finally:
+        connection.close()
+
+
 # --- 2. the pupils' rows, in sourcedId order ---------------------------------------------------------------------
 
 
@@ -279,12 +351,28 @@ _NAMES = ("family_name", "given_name", "family_name_kana", "given_name_kana")
 
 
 def _pupil_query(
-    pupils: _Pupils, kind: str, columns: str, stamps: str, *, dated: bool, joins: str = ""
+    pupils: _Pupils,
+    kind: str,
+    columns: str,
+    stamps: str,
+    *,
+    dated: bool,
+    joins: str = "",
+    unsynced: bool = False,
 ) -> str:
     """The scope's current objects of a kind in sourcedId order: (sourcedId, the pupil's key, columns…, and
     when `dated` the timestamps a row's dateLastModified is the latest of). A bulk export leaves them out: it
     does not print them, and reading 300,000 timestamps is a good part of its time."""
     key, _source = pupils.keys(kind)
+    if unsynced:
+        # The sync is still storing the new pupils' rows (PupilSync): a pupil not stored yet will be stored
+        # with its own key as sourcedId (sync_pupils), so that is its sourcedId here too.
+        assert kind == Kind.STUDENT and not dated
+        _key, source = pupils.keys(
+            kind, f"{joins} LEFT JOIN {_OBJECT} o ON o.kind = %s AND o.local_key = {key}"
+        )
+        sid = f"COALESCE(o.sourced_id, {key})"
+        return f"SELECT {sid}, {pupils.student_key}, {columns} {source} ORDER BY {sid} {_sid_collate()}"
     _key, source = pupils.keys(kind, f"JOIN {_OBJECT} o ON o.kind = %s AND o.local_key = {key} {joins}")
     dates = f", o.first_seen_at, {stamps}" if dated else ""
     return (
@@ -301,8 +389,11 @@ def _modified(stamps: Sequence[Any]) -> datetime.datetime:
     return _latest(*(_moment(v) for v in stamps if v is not None)) if stamps else _UNDATED
 
 
-def pupil_users(scope: Scope, roster: Roster, person_ids: list[str], *, dated: bool) -> Iterator[Item]:
-    """users.csv rows of the pupils (names decrypted here); appends each pupil's id to `person_ids`."""
+def pupil_users(
+    scope: Scope, roster: Roster, person_ids: list[str], *, dated: bool, unsynced: bool = False
+) -> Iterator[Item]:
+    """users.csv rows of the pupils (names decrypted here); appends each pupil's id to `person_ids`. With
+    `unsynced` (a bulk export whose PupilSync still runs), new pupils are read before their rows are stored."""
     pupils = _Pupils(scope, roster.year_ids)
     columns = _Columns(spec.USERS)
     opener = _Decrypter(_NAMES)
@@ -313,6 +404,7 @@ def pupil_users(scope: Scope, roster: Roster, person_ids: list[str], *, dated: b
         "s.updated_at, m.updated_at",
         dated=dated,
         joins=f"LEFT JOIN {pupils.membership}",
+        unsynced=unsynced,
     )
     for sid, pk, school_id, class_id, *rest in _stream(sql, [Kind.STUDENT]):
         family, given, family_kana, given_kana = opener.open(pk, rest[:4])
@@ -340,11 +432,20 @@ def pupil_users(scope: Scope, roster: Roster, person_ids: list[str], *, dated: b
         )
 
 
-def pupil_demographics(scope: Scope, roster: Roster, *, dated: bool) -> Iterator[Item]:
+def pupil_demographics(
+    scope: Scope, roster: Roster, *, dated: bool, unsynced: bool = False
+) -> Iterator[Item]:
     pupils = _Pupils(scope, roster.year_ids)
     columns = _Columns(spec.DEMOGRAPHICS)
     opener = _Decrypter(("birth_date",))
-    sql = _pupil_query(pupils, Kind.STUDENT, "s.school_id, s.sex, s.birth_date", "s.updated_at", dated=dated)
+    sql = _pupil_query(
+        pupils,
+        Kind.STUDENT,
+        "s.school_id, s.sex, s.birth_date",
+        "s.updated_at",
+        dated=dated,
+        unsynced=unsynced,
+    )
     for sid, pk, school_id, sex, birth_date, *stamps in _stream(sql, [Kind.STUDENT]):
         (birth,) = opener.open(pk, [birth_date])
         yield (
@@ -411,18 +512,19 @@ def pupil_enrollments(scope: Scope, roster: Roster, *, dated: bool) -> Iterator[
 
 
 def _pupil_stream(
-    file: str, scope: Scope, roster: Roster, *, dated: bool, person_ids: list[str]
+    file: str, scope: Scope, roster: Roster, *, dated: bool, person_ids: list[str], unsynced: bool = False
 ) -> Iterator[Item]:
     if file == "users":
-        return pupil_users(scope, roster, person_ids, dated=dated)
+        return pupil_users(scope, roster, person_ids, dated=dated, unsynced=unsynced)
     if file == "demographics":
-        return pupil_demographics(scope, roster, dated=dated)
+        return pupil_demographics(scope, roster, dated=dated, unsynced=unsynced)
     if file == "roles":
         return pupil_roles(scope, roster, dated=dated)
     return pupil_enrollments(scope, roster, dated=dated)
 
 
 _PUPIL_FILES = ("users", "roles", "demographics", "enrollments")
+_UNSYNCED_FILES = ("users", "demographics")
 
 
 def add_pupils(scope: Scope, roster: Roster, *, detect_gone: bool) -> None:
@@ -476,6 +578,7 @@ def file_rows(
     since: datetime.datetime | None,
     tombstones: bool,
     person_ids: list[str],
+    sync: PupilSync | None = None,
 ) -> Iterator[list[str]]:
     """The rows of one file in sourcedId order, as lists in column order: the roster's records merged with the
     pupils' stream; bulk (status and dateLastModified empty) or delta since a moment (active rows changed
@@ -488,7 +591,14 @@ def file_rows(
     if file == "users":
         person_ids.extend(r.person_id for r in roster.records.get("users", []) if r.person_id)
     if file in _PUPIL_FILES:
-        pupils = _pupil_stream(file, scope, roster, dated=since is not None, person_ids=person_ids)
+        # Only the bulk users and demographics (a pupil's own sourcedId) can be read while the sync runs
+        # (PupilSync): roles and enrollments need their stored rows.
+        unsynced = sync is not None and sync.pending and file in _UNSYNCED_FILES and since is None
+        if sync is not None and not unsynced:
+            sync.wait()
+        pupils = _pupil_stream(
+            file, scope, roster, dated=since is not None, person_ids=person_ids, unsynced=unsynced
+        )
     if pupils is not None:
         items = heapq.merge(items, pupils, key=lambda item: item[0])
     if since is None:
@@ -580,20 +690,37 @@ class ExportFiles:
 
 
 def write_files(
-    scope: Scope, roster: Roster, *, since: datetime.datetime | None, tombstones: bool, mode: str
+    scope: Scope,
+    roster: Roster,
+    *,
+    since: datetime.datetime | None,
+    tombstones: bool,
+    mode: str,
+    sync: PupilSync | None = None,
 ) -> tuple[ExportFiles, dict[str, int], list[str]]:
-    """Every file of the export; (files, rows per file, the persons named — pupils' and staff ids)."""
+    """Every file of the export; (files, rows per file, the persons named — pupils' and staff ids). With a
+    `sync` still running apart, the files that need the pupils' stored rows wait for it."""
     files = ExportFiles()
     counts: dict[str, int] = {}
     person_ids: list[str] = []
-    for file_spec in spec.FILES:
-        part, counts[file_spec.name] = write_csv(
+    parts: dict[str, IO[bytes]] = {}
+    # The files that can be written while a PupilSync still runs come first (users, demographics).
+    in_order = sorted(spec.FILES, key=lambda f: f.name in _PUPIL_FILES and f.name not in _UNSYNCED_FILES)
+    for file_spec in in_order:
+        parts[file_spec.filename], counts[file_spec.name] = write_csv(
             file_spec.columns,
             file_rows(
-                scope, roster, file_spec.name, since=since, tombstones=tombstones, person_ids=person_ids
+                scope,
+                roster,
+                file_spec.name,
+                since=since,
+                tombstones=tombstones,
+                person_ids=person_ids,
+                sync=sync,
             ),
         )
-        files.add(file_spec.filename, part)
+    for file_spec in spec.FILES:
+        files.add(file_spec.filename, parts[file_spec.filename])
     modes = {s.name: mode for s in spec.FILES}
     files.add_bytes("manifest.csv", bundle.write_csv(("propertyName", "value"), bundle.manifest_rows(modes)))
     return files, counts, sorted(set(person_ids))

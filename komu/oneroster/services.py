@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,7 +24,7 @@ from komu.core.text import TextError, reject_control_chars
 from komu.directory.models import Role
 from komu.oneroster import spec
 from komu.oneroster.build import Scope, build_roster, gc_paused
-from komu.oneroster.export import ExportFiles, sync_pupils, write_files
+from komu.oneroster.export import ExportFiles, PupilSync, write_files
 from komu.oneroster.models import AccessToken, ApiClient
 from komu.oneroster.selectors import export_schools
 
@@ -85,7 +85,9 @@ def zip_files(files: Mapping[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def roster_export(*, actor: Actor, roster_scope: Scope, since: datetime.datetime | None, reason: str) -> ExportResult:
+def roster_export(
+    *, actor: Actor, roster_scope: Scope, since: datetime.datetime | None, reason: str
+) -> ExportResult:
     """OneRoster CSV files of the scope: bulk, or delta since a moment (active and tobedeleted rows).
 
     Audited as a disclosure: who, why, which schools and which persons (pupils' and staff's ids)."""
@@ -96,24 +98,39 @@ def roster_export(*, actor: Actor, roster_scope: Scope, since: datetime.datetime
         raise PermissionDeniedError(_("この範囲の名簿を出力する権限がありません。"))
     mode = "delta" if since is not None else "bulk"
     detect_gone = roster_scope.is_current_year
+    # A bulk export outside any caller's transaction stores the pupils' sourcedIds on a second connection
+    # while it writes users.csv (PupilSync): that connection must see the same committed pupils.
+    apart = since is None and connection.vendor == "postgresql" and not connection.in_atomic_block
     with transaction.atomic(), gc_paused():
         # Everything but the pupils is built in memory (a few thousand rows); the pupils' rows are streamed.
         roster = build_roster(roster_scope, detect_gone=detect_gone, pupils=False)
-        sync_pupils(roster_scope, roster.year_ids, detect_gone=detect_gone)
-        files, counts, person_ids = write_files(roster_scope, roster, since=since, tombstones=detect_gone,
-                                                mode=mode)
+        with PupilSync(roster_scope, roster.year_ids, detect_gone=detect_gone, apart=apart) as sync:
+            files, counts, person_ids = write_files(
+                roster_scope, roster, since=since, tombstones=detect_gone, mode=mode, sync=sync
+            )
         single_school = roster_scope.school_ids[0] if len(roster_scope.school_ids) == 1 else None
         audit_record(
-            actor=actor.user, action="oneroster.export.created", object_type="oneroster.export",
+            actor=actor.user,
+            action="oneroster.export.created",
+            object_type="oneroster.export",
             fields=["family_name", "given_name", "family_name_kana", "given_name_kana", "sex", "birth_date"],
-            detail={"reason": reason, "mode": mode, "since": since.isoformat() if since else None,
-                    "year": roster_scope.year, "school_ids": list(roster_scope.school_ids), "counts": counts,
-                    "person_ids": person_ids},
-            scope=AuditScope(school_id=single_school,
-                             board_id=roster_scope.board_ids[0] if len(roster_scope.board_ids) == 1 else None),
+            detail={
+                "reason": reason,
+                "mode": mode,
+                "since": since.isoformat() if since else None,
+                "year": roster_scope.year,
+                "school_ids": list(roster_scope.school_ids),
+                "counts": counts,
+                "person_ids": person_ids,
+            },
+            scope=AuditScope(
+                school_id=single_school,
+                board_id=roster_scope.board_ids[0] if len(roster_scope.board_ids) == 1 else None,
+            ),
         )
-    return ExportResult(parts=files, mode=mode, counts=counts, persons=len(person_ids),
-                        skipped_staff=roster.skipped_staff)
+    return ExportResult(
+        parts=files, mode=mode, counts=counts, persons=len(person_ids), skipped_staff=roster.skipped_staff
+    )
 
 
 # --- API clients -------------------------------------------------------------------------------------------------
@@ -140,8 +157,15 @@ def _client_board(actor: Actor, board_id: int) -> int:
 
 
 @transaction.atomic
-def client_create(*, actor: Actor, board_id: int, name: str, school_ids: Collection[int], scopes: Collection[str],
-                  rate_limit_per_minute: int = 600) -> IssuedClient:
+def client_create(
+    *,
+    actor: Actor,
+    board_id: int,
+    name: str,
+    school_ids: Collection[int],
+    scopes: Collection[str],
+    rate_limit_per_minute: int = 600,
+) -> IssuedClient:
     """Register a learning portal for some of the board's schools. The secret is returned once; only its
     hash is kept."""
     scope.require(actor, roles.ONEROSTER_CLIENTS)
@@ -170,14 +194,27 @@ def client_create(*, actor: Actor, board_id: int, name: str, school_ids: Collect
         raise ValidationFailed(_("入力内容を確認してください。"), errors=errors)
     secret = secrets.token_urlsafe(32)
     client = ApiClient.objects.create(
-        board_id=board_id, name=name, client_id="or-" + secrets.token_hex(10), secret_hash=ApiClient.hash(secret),
-        scopes=sorted(set(scopes)), rate_limit_per_minute=rate_limit_per_minute, created_by=actor.user,
+        board_id=board_id,
+        name=name,
+        client_id="or-" + secrets.token_hex(10),
+        secret_hash=ApiClient.hash(secret),
+        scopes=sorted(set(scopes)),
+        rate_limit_per_minute=rate_limit_per_minute,
+        created_by=actor.user,
     )
     client.schools.set(schools)
-    audit_record(actor=actor.user, action="oneroster.client.created", obj=client, fields=["name", "scopes"],
-                 detail={"client_id": client.client_id, "school_ids": sorted(s.pk for s in schools),
-                         "scopes": client.scopes},
-                 scope=AuditScope(board_id=board_id))
+    audit_record(
+        actor=actor.user,
+        action="oneroster.client.created",
+        obj=client,
+        fields=["name", "scopes"],
+        detail={
+            "client_id": client.client_id,
+            "school_ids": sorted(s.pk for s in schools),
+            "scopes": client.scopes,
+        },
+        scope=AuditScope(board_id=board_id),
+    )
     return IssuedClient(client, secret)
 
 
@@ -191,8 +228,13 @@ def client_revoke(*, actor: Actor, client_id: int) -> ApiClient:
         client.revoked_at = timezone.now()
         client.save(update_fields=["revoked_at"])
         client.tokens.all().delete()
-        audit_record(actor=actor.user, action="oneroster.client.revoked", obj=client,
-                     detail={"client_id": client.client_id}, scope=AuditScope(board_id=client.board_id))
+        audit_record(
+            actor=actor.user,
+            action="oneroster.client.revoked",
+            obj=client,
+            detail={"client_id": client.client_id},
+            scope=AuditScope(board_id=client.board_id),
+        )
     return client
 
 
@@ -225,18 +267,30 @@ def token_issue(*, client_id: str, client_secret: str, requested_scopes: Collect
     AccessToken.objects.filter(client=client, expires_at__lt=timezone.now()).delete()
     client.last_used_at = timezone.now()
     client.save(update_fields=["last_used_at"])
-    AccessToken.objects.create(client=client, token_hash=ApiClient.hash(raw), scopes=sorted(wanted),
-                               expires_at=timezone.now() + TOKEN_LIFETIME)
-    audit_record(actor=None, action="oneroster.token.issued", obj=client, detail={"client_id": client.client_id,
-                                                                                   "scopes": sorted(wanted)},
-                 scope=AuditScope(board_id=client.board_id))
+    AccessToken.objects.create(
+        client=client,
+        token_hash=ApiClient.hash(raw),
+        scopes=sorted(wanted),
+        expires_at=timezone.now() + TOKEN_LIFETIME,
+    )
+    audit_record(
+        actor=None,
+        action="oneroster.token.issued",
+        obj=client,
+        detail={"client_id": client.client_id, "scopes": sorted(wanted)},
+        scope=AuditScope(board_id=client.board_id),
+    )
     return IssuedToken(raw, sorted(wanted), int(TOKEN_LIFETIME.total_seconds()))
 
 
 def token_authenticate(raw: str) -> AccessToken | None:
-    token = (AccessToken.objects.select_related("client")
-             .filter(token_hash=ApiClient.hash(raw), expires_at__gt=timezone.now(),
-                     client__revoked_at__isnull=True).first())
+    token = (
+        AccessToken.objects.select_related("client")
+        .filter(
+            token_hash=ApiClient.hash(raw), expires_at__gt=timezone.now(), client__revoked_at__isnull=True
+        )
+        .first()
+    )
     return token
 
 
@@ -257,6 +311,10 @@ def rate_limit_hit(client: ApiClient) -> bool:
 def api_read_record(*, client: ApiClient, path: str, person_ids: list[str]) -> None:
     """Audit what a learning portal read about persons (one event per response that names persons)."""
     with transaction.atomic():
-        audit_record(actor=None, action="oneroster.api.read", obj=client,
-                     detail={"client_id": client.client_id, "path": path, "person_ids": person_ids},
-                     scope=AuditScope(board_id=client.board_id))
+        audit_record(
+            actor=None,
+            action="oneroster.api.read",
+            obj=client,
+            detail={"client_id": client.client_id, "path": path, "person_ids": person_ids},
+            scope=AuditScope(board_id=client.board_id),
+        )

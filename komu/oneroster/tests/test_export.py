@@ -71,11 +71,19 @@ def test_users_carry_kana_home_class_and_grade_and_enrollments_the_shusseki_no(r
     assert pupil["grades"] == "P1"
     classes = {c["sourcedId"]: c for c in rows(result, "classes")}
     home = classes[pupil["metadata.jp.homeClass"]]
-    assert home["title"] == "1組" and home["classType"] == "homeroom" and home["metadata.jp.specialNeeds"] == "false"
+    assert (
+        home["title"] == "1組"
+        and home["classType"] == "homeroom"
+        and home["metadata.jp.specialNeeds"] == "false"
+    )
     enrollment = next(e for e in rows(result, "enrollments") if e["userSourcedId"] == str(first.pk))
     assert enrollment["metadata.jp.ShussekiNo"] == "1" and enrollment["role"] == "student"
     teacher = next(u for u in users.values() if u["username"] == "homeroom_a1")
-    assert (teacher["familyName"], teacher["givenName"], teacher["metadata.jp.kanaGivenName"]) == ("担任", "花子", "ハナコ")
+    assert (teacher["familyName"], teacher["givenName"], teacher["metadata.jp.kanaGivenName"]) == (
+        "担任",
+        "花子",
+        "ハナコ",
+    )
     teaching = next(e for e in rows(result, "enrollments") if e["userSourcedId"] == teacher["sourcedId"])
     assert teaching["role"] == "teacher" and teaching["primary"] == "true"
     assert teaching["classSourcedId"] == pupil["metadata.jp.homeClass"]
@@ -121,7 +129,9 @@ def test_delta_lists_changes_since_and_tombstones_for_removed_memberships(roster
     student.given_name_kana = "カツヒロ"
     student.save()
     membership = ClassMembership.objects.get(student=roster_world.students["a2_first"])
-    enrollment_sid = RosterObject.objects.get(kind="studentEnrollment", local_key=str(membership.pk)).sourced_id
+    enrollment_sid = RosterObject.objects.get(
+        kind="studentEnrollment", local_key=str(membership.pk)
+    ).sourced_id
     membership.delete()
     result = export_board_a(roster_world, since=since)
     manifest = dict(csv.reader(io.StringIO(result.files["manifest.csv"].decode())))
@@ -146,7 +156,8 @@ def test_a_pupil_who_left_becomes_tobedeleted_in_users_roles_and_demographics(ro
     result = export_board_a(roster_world, since=since)
     for name in ("users", "demographics"):
         assert {"sourcedId": str(student.pk), "status": "tobedeleted"}.items() <= next(
-            r for r in rows(result, name) if r["sourcedId"] == str(student.pk)).items()
+            r for r in rows(result, name) if r["sourcedId"] == str(student.pk)
+        ).items()
     assert any(r["status"] == "tobedeleted" for r in rows(result, "roles"))
 
 
@@ -210,7 +221,9 @@ def _empty_the_database(world: World) -> None:
         user.delete()
 
 
-def test_round_trip_through_an_empty_database_gives_the_same_files(roster_world: World, tmp_path: Path) -> None:
+def test_round_trip_through_an_empty_database_gives_the_same_files(
+    roster_world: World, tmp_path: Path
+) -> None:
     first = export_board_a(roster_world)
     code = roster_world.board_a.code
     _empty_the_database(roster_world)
@@ -225,8 +238,17 @@ def test_round_trip_through_an_empty_database_gives_the_same_files(roster_world:
 
 
 def test_command_writes_a_zip(roster_world: World, tmp_path: Path) -> None:
-    call_command("oneroster", "export", "--out", str(tmp_path), "--school", roster_world.school_a.code,
-                 "--reason", REASON, "--zip")
+    call_command(
+        "oneroster",
+        "export",
+        "--out",
+        str(tmp_path),
+        "--school",
+        roster_world.school_a.code,
+        "--reason",
+        REASON,
+        "--zip",
+    )
     with zipfile.ZipFile(tmp_path / "oneroster.zip") as archive:
         assert "manifest.csv" in archive.namelist() and "users.csv" in archive.namelist()
 
@@ -252,12 +274,19 @@ def test_a_pupil_who_comes_back_loses_the_tombstone_and_keeps_every_sourced_id(r
     assert export_board_a(roster_world).files == first.files
 
 
-def test_a_pupil_who_moved_school_keeps_the_sourced_id_and_is_no_longer_the_old_schools(roster_world: World) -> None:
+def test_a_pupil_who_moved_school_keeps_the_sourced_id_and_is_no_longer_the_old_schools(
+    roster_world: World,
+) -> None:
     from komu.oneroster.build import Scope, build_roster
 
     student = roster_world.students["a2_first"]
-    old = Scope(board_ids=(roster_world.board_a.pk,), school_ids=(roster_world.school_a.pk,), year=export_scope_for(
-        actor=get_actor(roster_world.user("board_officer_a")), board_code=roster_world.board_a.code).year)
+    old = Scope(
+        board_ids=(roster_world.board_a.pk,),
+        school_ids=(roster_world.school_a.pk,),
+        year=export_scope_for(
+            actor=get_actor(roster_world.user("board_officer_a")), board_code=roster_world.board_a.code
+        ).year,
+    )
     build_roster(old, detect_gone=True)
     ClassMembership.objects.filter(student=student).delete()
     student.school = roster_world.school_a2
@@ -265,14 +294,22 @@ def test_a_pupil_who_moved_school_keeps_the_sourced_id_and_is_no_longer_the_old_
     new = Scope(board_ids=old.board_ids, school_ids=(roster_world.school_a2.pk,), year=old.year)
     roster = build_roster(new, detect_gone=True)
     assert str(student.pk) in {r.sourced_id for r in roster.records["users"]}
-    assert RosterObject.objects.get(kind="student", local_key=str(student.pk)).school_id == roster_world.school_a2.pk
-    new_role = next(r.sourced_id for r in roster.records["roles"] if r.values["userSourcedId"] == str(student.pk))
+    assert (
+        RosterObject.objects.get(kind="student", local_key=str(student.pk)).school_id
+        == roster_world.school_a2.pk
+    )
+    new_role = next(
+        r.sourced_id for r in roster.records["roles"] if r.values["userSourcedId"] == str(student.pk)
+    )
     assert build_roster(new, detect_gone=True).records["roles"][0].sourced_id in {
-        r.sourced_id for r in roster.records["roles"]}
+        r.sourced_id for r in roster.records["roles"]
+    }
     build_roster(old, detect_gone=True)
     # The pupils' tombstones are stamped in the database (delta exports list them from there).
     assert RosterObject.objects.get(kind="student", local_key=str(student.pk)).gone_at is None
-    old_role = RosterObject.objects.get(kind="studentRole", local_key=f"{student.pk}:{roster_world.school_a.pk}")
+    old_role = RosterObject.objects.get(
+        kind="studentRole", local_key=f"{student.pk}:{roster_world.school_a.pk}"
+    )
     assert old_role.sourced_id != new_role
     assert old_role.gone_at is not None
 
@@ -292,3 +329,55 @@ def test_the_streamed_export_has_the_rows_of_the_roster_built_in_memory(roster_w
     for file_spec in spec.FILES:
         expected = bundle.write_csv(file_spec.columns, [r.values for r in roster.records[file_spec.name]])
         assert result.files[file_spec.filename] == expected, file_spec.name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sourced_ids_stored_alongside_the_first_files_give_the_files_of_an_export_in_one_transaction(
+    roster_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a bulk export outside any transaction stores the pupils' sourcedIds on a second connection
+    while it writes users.csv and demographics.csv (komu.oneroster.export.PupilSync), reading a pupil not stored
+    yet with the sourcedId the sync gives it. The files and the stored rows must be those of an export that
+    stores them first, in its own transaction; a pupil stored with a sourcedId of its own (imported) keeps it."""
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the sync runs apart on PostgreSQL only")
+    from komu.oneroster import export
+
+    apart_runs: list[int] = []
+    sync_apart = export._sync_apart
+
+    def counted(*args: object) -> None:
+        apart_runs.append(1)
+        sync_apart(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(export, "_sync_apart", counted)
+    assert not connection.in_atomic_block
+    first = export_board_a(roster_world)  # every row new: stored apart
+    stored = set(RosterObject.objects.values_list("kind", "local_key", "sourced_id"))
+    pupil = roster_world.students["a1_first"]
+    imported = "b1e7d6a4-9c1f-4e55-8f3a-0d2c7e6b5a49"
+    RosterObject.objects.filter(kind=RosterObject.Kind.STUDENT, local_key=str(pupil.pk)).update(
+        sourced_id=imported
+    )
+    RosterObject.objects.exclude(kind=RosterObject.Kind.STUDENT, local_key=str(pupil.pk)).filter(
+        kind__in=[
+            RosterObject.Kind.STUDENT,
+            RosterObject.Kind.STUDENT_ROLE,
+            RosterObject.Kind.STUDENT_ENROLLMENT,
+        ]
+    ).delete()
+    apart = export_board_a(roster_world)  # one pupil known (another sourcedId), the others new: stored apart
+    assert any(u["sourcedId"] == imported for u in rows(apart, "users"))
+    assert any(d["sourcedId"] == imported for d in rows(apart, "demographics"))
+    assert not any(u["sourcedId"] == str(pupil.pk) for u in rows(apart, "users"))
+    assert len(apart_runs) == 2
+    with transaction.atomic():
+        in_one = export_board_a(roster_world)  # everything known, stored in the export's transaction
+    assert len(apart_runs) == 2
+    for file_spec in spec.FILES:
+        assert apart.files[file_spec.filename] == in_one.files[file_spec.filename], file_spec.name
+    pupils_users = {u["sourcedId"] for u in rows(first, "users")} - {imported}
+    assert {u["sourcedId"] for u in rows(apart, "users")} - {imported} == pupils_users - {str(pupil.pk)}
+    assert len(stored) == RosterObject.objects.count()
