@@ -29,7 +29,7 @@ def migrate(target: tuple[str, str]) -> Any:
     return MigrationExecutor(connection).loader.project_state([target]).apps
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_transfer_pdfs_move_into_the_store_with_their_size_and_back(tmp_path: Path, settings: Any) -> None:
     store = use_folder(settings, tmp_path / "media")
     world = build_world()
