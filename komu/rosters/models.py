@@ -231,6 +231,9 @@ class RosterAmendment(PersonalDataModel):
     accepted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # JSON {"field": message}: parts of an accepted change the registry could not take (e.g. the 入学予定日 once
+    # the school year has begun), left for the school to handle by hand.
+    not_applied = EncryptedTextField("反映できなかった項目", blank=True, default="")
 
     class Meta:
         ordering = ["created_at"]
@@ -243,6 +246,10 @@ class RosterAmendment(PersonalDataModel):
     @property
     def changes(self) -> dict[str, list[Any]]:
         return json.loads(self.diff) if self.diff else {}
+
+    @property
+    def problems(self) -> dict[str, str]:
+        return json.loads(self.not_applied) if self.not_applied else {}
 
 
 class TransferPackage(PersonalDataModel):

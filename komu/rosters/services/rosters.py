@@ -26,9 +26,17 @@ from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
 from komu.core.errors import NotFoundOrNoAccess, ValidationFailed
 from komu.core.text import TextError, check_name
+from komu.core.wareki import fiscal_year_bounds
 from komu.rosters.models import RECORD_KEYS, GakureiboEntry, Roster, RosterAmendment, RosterEntry
 from komu.rosters.records import RECORD_LABELS, record_diff, record_json
-from komu.students.models import GuardianLink, Sex, SpecialNeedsPlacement, Student
+from komu.students.models import (
+    EnrollmentEvent,
+    EnrollmentKind,
+    GuardianLink,
+    Sex,
+    SpecialNeedsPlacement,
+    Student,
+)
 from komu.students.services import (
     EntrantAdmission,
     GuardianInput,
@@ -40,6 +48,7 @@ from komu.students.services import (
     guardian_update_for,
     student_update,
 )
+from komu.students.services.enrollment import enrollment_event_redate
 
 # The two plain columns that travel with the record; their values in a diff are "1" / "0".
 FLAG_KEYS = ("special_needs", "out_of_district")
@@ -576,10 +585,44 @@ _GUARDIAN_KEYS = {
 }
 
 
+def _entry_date(record: Mapping[str, Any], fiscal_year: int) -> datetime.date:
+    """The 入学 date a record stands for: its 入学予定日, or the first day of the 年度 when none is given."""
+    value = record.get("entry_date")
+    return datetime.date.fromisoformat(str(value)) if value else fiscal_year_bounds(fiscal_year)[0]
+
+
+def _move_admission(actor: Actor, roster_entry: RosterEntry, student: Student, new: Mapping[str, Any],
+                    reason: str) -> str:
+    """Move the pupil's planned 入学 event to the new 入学予定日. Returns "" when done, else why it could not be
+    (the school year has begun, or no planned 入学 is on the registry) for the school to handle by hand."""
+    fiscal_year = roster_entry.roster.fiscal_year
+    start, end = fiscal_year_bounds(fiscal_year)
+    event_id = (
+        EnrollmentEvent.objects.filter(student=student, kind=EnrollmentKind.ADMISSION, date__range=(start, end))
+        .order_by("date", "created_at").values_list("pk", flat=True).first()
+    )
+    if event_id is None:
+        return _("%(year)d年度の入学の記録が見つからないため、入学予定日を反映できません。"
+                 "学籍の異動の画面で確認してください。") % {"year": fiscal_year}
+    try:
+        enrollment_event_redate(actor=actor, event_id=event_id, date=_entry_date(new, fiscal_year),
+                                reason=reason or _("入学予定日の変更（入学者名簿）"))
+    except ValidationFailed as exc:
+        return " ".join(exc.errors.get("date") or [str(exc)])
+    return ""
+
+
 def _apply_change_to_pupil(actor: Actor, roster_entry: RosterEntry, new: Mapping[str, Any],
-                           diff: Mapping[str, list[str]]) -> None:
+                           diff: Mapping[str, list[str]], reason: str) -> dict[str, str]:
+    """Apply a change to the pupil and guardian already created. Returns {field: message} for the parts the
+    registry could not take; everything else is applied."""
     student = roster_entry.student
     assert student is not None
+    not_applied: dict[str, str] = {}
+    if "entry_date" in diff:
+        problem = _move_admission(actor, roster_entry, student, new, reason)
+        if problem:
+            not_applied["entry_date"] = problem
     pupil_fields = sorted(_PUPIL_KEYS & set(diff))
     if pupil_fields:
         student_update(actor=actor, student_id=student.pk, data=_student_input(new), only=pupil_fields)
@@ -590,13 +633,14 @@ def _apply_change_to_pupil(actor: Actor, roster_entry: RosterEntry, new: Mapping
         admission = _admission(new, special_needs=False, fiscal_year=roster_entry.roster.fiscal_year)
         link = GuardianLink.objects.filter(student=student).order_by("priority", "created_at").first()
         if admission.guardian is None:
-            return
+            return not_applied
         if link is None:
             guardian_create_for(actor=actor, student=student, data=admission.guardian,
                                 relationship=admission.relationship or _("保護者"))
         else:
             guardian_update_for(actor=actor, student_id=student.pk, guardian_id=link.guardian_id,
                                 data=admission.guardian, relationship=admission.relationship or None)
+    return not_applied
 
 
 @transaction.atomic
@@ -604,6 +648,9 @@ def roster_amendment_accept(*, actor: Actor, amendment_id: Any) -> RosterAmendme
     """反映: the school takes an amendment.
 
     - 変更: applied to the pupil and guardian already created (roster accepted), or to the roster row otherwise.
+      A changed 入学予定日 moves the pupil's planned 入学 event (students.enrollment_event_redate) while the
+      school year has not begun; after that this one field is not applied: the rest is, and the amendment keeps
+      the reason in ``not_applied`` ({field: message}) for the school to handle by hand.
     - 追加: the child becomes a pupil now if the roster was already accepted; otherwise at acceptance.
     - 取消: the row is withdrawn; a pupil already created is taken off the registry with their planned 入学
       event and any class placement in that 年度 (students.entrant_admission_cancel) — allowed only before the
@@ -621,6 +668,7 @@ def roster_amendment_accept(*, actor: Actor, amendment_id: Any) -> RosterAmendme
     roster = amendment.roster
     roster_entry = amendment.roster_entry
     diff = amendment.changes
+    not_applied: dict[str, str] = {}
     if amendment.kind == RosterAmendment.Kind.CHANGED:
         new = json.loads(amendment.new_record) if amendment.new_record else roster_entry.data
         if roster_entry.state == RosterEntry.State.ACCEPTED and roster_entry.student is not None:
@@ -628,7 +676,7 @@ def roster_amendment_accept(*, actor: Actor, amendment_id: Any) -> RosterAmendme
             if errors:
                 raise ValidationFailed(_("反映できない変更です。教育委員会に訂正を依頼してください。") + " "
                                        + " ".join(errors))
-            _apply_change_to_pupil(actor, roster_entry, new, diff)
+            not_applied = _apply_change_to_pupil(actor, roster_entry, new, diff, amendment.reason)
         roster_entry.record = record_json(new)
         for key in FLAG_KEYS:
             if key in diff:
@@ -645,10 +693,12 @@ def roster_amendment_accept(*, actor: Actor, amendment_id: Any) -> RosterAmendme
         roster_entry.save(update_fields=["state", "updated_at"])
     amendment.accepted_at = timezone.now()
     amendment.accepted_by = actor.user
-    amendment.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    amendment.not_applied = json.dumps(not_applied, ensure_ascii=False) if not_applied else ""
+    amendment.save(update_fields=["accepted_at", "accepted_by", "not_applied", "updated_at"])
     audit_record(
         actor=actor.user, action="rosters.amendment.accepted", obj=amendment, fields=sorted(diff),
-        detail={"kind": amendment.kind, "roster_id": str(roster.pk), "roster_entry_id": str(roster_entry.pk)},
+        detail={"kind": amendment.kind, "roster_id": str(roster.pk), "roster_entry_id": str(roster_entry.pk),
+                "not_applied": sorted(not_applied)},
         scope=_audit_scope(roster),
     )
     return amendment

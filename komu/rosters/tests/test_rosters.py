@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from komu.access.scope import Actor, get_actor
 from komu.audit.models import AuditEvent
@@ -445,3 +446,61 @@ def test_entry_date_is_the_admission_date_and_a_removal_undoes_a_placement(world
     pupil.refresh_from_db()
     assert not pupil.is_active and not ClassMembership.objects.filter(student=pupil).exists()
     assert AuditEvent.objects.filter(action="students.entrant.admission_cancelled").exists()
+
+
+def _accepted_with_entry_date(world: World, day: datetime.date) -> tuple[GakureiboEntry, Student, Actor]:
+    entry = gakureibo_entry_create(actor=officer(world), board_id=world.board_a.pk, fiscal_year=YEAR,
+                                   data=entrant(0, entry_date=day), designated_school_id=world.school_a.pk)
+    roster_send(actor=officer(world), board_id=world.board_a.pk, fiscal_year=YEAR)
+    admin = get_actor(world.user("school_admin_a"))
+    roster_accept(actor=admin, roster_id=Roster.objects.get().pk)
+    return entry, Student.objects.get(pending_year=YEAR), admin
+
+
+def test_a_changed_entry_date_moves_the_admission_event_once(world: World) -> None:
+    entry, pupil, admin = _accepted_with_entry_date(world, datetime.date(2027, 4, 6))
+    gakureibo_entry_update(actor=officer(world), entry_id=entry.pk,
+                           data=entrant(0, entry_date=datetime.date(2027, 4, 8)), reason="入学式の日程変更")
+    amendment = RosterAmendment.objects.get()
+    assert amendment.changes == {"entry_date": ["2027-04-06", "2027-04-08"]}
+    roster_amendment_accept(actor=admin, amendment_id=amendment.pk)
+    roster_amendment_accept(actor=admin, amendment_id=amendment.pk)  # again: nothing more
+    event = EnrollmentEvent.objects.get(student=pupil)
+    assert event.kind == EnrollmentKind.ADMISSION and event.date == datetime.date(2027, 4, 8)
+    moved = AuditEvent.objects.get(action="students.enrollment_event.redated")
+    assert (moved.detail["old"], moved.detail["new"]) == ("2027-04-06", "2027-04-08")
+    assert moved.detail["reason"] == "入学式の日程変更"
+    amendment.refresh_from_db()
+    assert amendment.problems == {} and RosterEntry.objects.get().data["entry_date"] == "2027-04-08"
+    # The board clears the date: the 入学 falls back to the first day of the 年度, as at acceptance.
+    gakureibo_entry_update(actor=officer(world), entry_id=entry.pk, data=entrant(0))
+    roster_amendment_accept(actor=admin, amendment_id=RosterAmendment.objects.get(accepted_at__isnull=True).pk)
+    assert EnrollmentEvent.objects.get(student=pupil).date == datetime.date(2027, 4, 1)
+    assert AuditEvent.objects.filter(action="students.enrollment_event.redated").count() == 2
+
+
+def test_a_changed_entry_date_after_the_year_began_is_left_for_the_school(
+    world: World, signed_in: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry, pupil, admin = _accepted_with_entry_date(world, datetime.date(2027, 4, 6))
+    gakureibo_entry_update(actor=officer(world), entry_id=entry.pk,
+                           data=entrant(0, entry_date=datetime.date(2027, 4, 8), address="みどり市北5-5"))
+    amendment = RosterAmendment.objects.get()
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: datetime.date(2027, 4, 2))
+    client = signed_in("school_admin_a")
+    page = client.post(reverse("rosters:school_amendment_accept", kwargs={"amendment_id": amendment.pk}),
+                       {"roster": amendment.roster_id}, follow=True)
+    text = page.content.decode()
+    assert "次の項目は反映できませんでした" in text and "入学予定日" in text
+    assert "2027年度はすでに始まっているため" in text
+    # The rest of the change is taken; the 入学 stays as recorded and the refusal is kept on the amendment.
+    pupil.refresh_from_db()
+    assert pupil.address == "みどり市北5-5"
+    assert EnrollmentEvent.objects.get(student=pupil).date == datetime.date(2027, 4, 6)
+    amendment.refresh_from_db()
+    assert amendment.accepted_at is not None and set(amendment.problems) == {"entry_date"}
+    assert not AuditEvent.objects.filter(action="students.enrollment_event.redated").exists()
+    assert AuditEvent.objects.get(action="rosters.amendment.accepted").detail["not_applied"] == ["entry_date"]
+    # Applying it again changes nothing.
+    roster_amendment_accept(actor=admin, amendment_id=amendment.pk)
+    assert AuditEvent.objects.filter(action="rosters.amendment.accepted").count() == 1

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from komu.access import roles
 from komu.access.scope import get_actor
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
+from komu.rosters.records import RECORD_LABELS
 from komu.rosters.selectors import rosters as selectors
 from komu.rosters.services import rosters as services
 from komu.web.decorators import require_capability
@@ -108,7 +109,14 @@ def school_amendment_accept(request: HttpRequest, amendment_id: uuid.UUID) -> Ht
         if roster_id.isdigit():
             return redirect("rosters:school_roster", roster_id=int(roster_id))
         return redirect("rosters:school_inbox")
-    messages.success(request, _("変更を反映しました。"))
+    problems = amendment.problems
+    if problems:
+        labels = {**RECORD_LABELS, **services.FLAG_LABELS}
+        messages.warning(request, _("変更を反映しましたが、次の項目は反映できませんでした: %(items)s") % {
+            "items": " ".join(f"{_(labels.get(key, key))}: {text}" for key, text in problems.items())
+        })
+    else:
+        messages.success(request, _("変更を反映しました。"))
     return redirect("rosters:school_roster", roster_id=amendment.roster_id)
 
 
