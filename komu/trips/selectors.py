@@ -46,6 +46,18 @@ def trips_for(*, actor: Actor) -> QuerySet[Trip]:
     return Trip.objects.filter(q).select_related("school", "created_by").distinct()
 
 
+def managed_trips(*, actor: Actor) -> QuerySet[Trip]:
+    """The trips the actor may edit: a homeroom teacher those they set up; the school's managers (principal,
+    vice-principal, school administrator) their school's."""
+    q = Q(pk__in=[])
+    for grant in actor.grants_with(roles.TRIPS_MANAGE):
+        if grant.role == Role.HOMEROOM_TEACHER:
+            q |= Q(created_by=actor.user)
+        elif grant.school_id is not None:
+            q |= Q(school_id=grant.school_id)
+    return Trip.objects.filter(q).select_related("school")
+
+
 def trip_get_for(*, actor: Actor, trip_id: object) -> Trip:
     return scope.get_in_scope(trips_for(actor=actor), pk=trip_id)
 
@@ -291,3 +303,58 @@ def setup_choices(*, actor: Actor) -> SetupChoices:
                          fields=["name"], detail={"persons": len(memberships)},
                          scope=Scope(school_id=only.pk, board_id=only.board_id) if only else None)
     return SetupChoices([(str(c.pk), str(c)) for c in classes], students, list(staff.items()))
+
+
+@dataclass(frozen=True)
+class EditForm:
+    trip: Trip
+    initial: dict[str, object]
+    extra: SetupChoices
+    revoked_user_ids: frozenset[str]
+
+    def choices(self, setup: SetupChoices) -> SetupChoices:
+        """setup_choices with what the trip has added, without the chaperones the principal revoked (they
+        cannot be chosen again)."""
+        merged = []
+        for name in ("classes", "students", "chaperones"):
+            values = list(getattr(setup, name))
+            known = {key for key, _label in values}
+            values += [(key, label) for key, label in getattr(self.extra, name) if key not in known]
+            merged.append([(key, label) for key, label in values
+                           if name != "chaperones" or key not in self.revoked_user_ids])
+        return SetupChoices(*merged)
+
+
+def trip_edit_form(*, actor: Actor, trip_id: object) -> EditForm:
+    """The edit form's starting values (the trip as it is: its classes, the pupils taking part on their own, the
+    chaperones not revoked) and the choices to add to setup_choices for what the actor no longer reaches (pupils
+    by name: audited "trips.setup.viewed" when there are any). NotFoundOrNoAccess outside managed_trips."""
+    if not actor.has(roles.TRIPS_MANAGE):
+        raise NotFoundOrNoAccess("見つかりません。")
+    trip = scope.get_in_scope(managed_trips(actor=actor), pk=trip_id)
+    classes = list(trip.classes.select_related("school_year").order_by("grade_code", "sort_order", "name"))
+    on_their_own = sorted(Student.objects.filter(
+        pk__in=trip.participants.exclude(student__memberships__homeroom_class__in=classes).values("student_id"),
+    ), key=lambda s: s.full_kana)
+    all_chaperones = list(trip.chaperones.select_related("user").order_by("pk"))
+    chaperones = [c for c in all_chaperones if c.revoked_at is None]
+    reachable = {str(pk) for pk in scope.students_for(actor, roles.STUDENTS_VIEW)
+                 .filter(pk__in=[s.pk for s in on_their_own], is_active=True).values_list("pk", flat=True)}
+    extra_students = [(str(s.pk), s.full_name) for s in on_their_own if str(s.pk) not in reachable]
+    if extra_students:
+        with transaction.atomic():
+            audit_record(actor=actor.user, action="trips.setup.viewed", obj=trip, fields=["name"],
+                         detail={"persons": len(extra_students)},
+                         scope=Scope(school_id=trip.school_id, board_id=trip.school.board_id))
+    return EditForm(
+        trip=trip,
+        initial={"title": trip.title, "starts_at": timezone.localtime(trip.starts_at),
+                 "ends_at": timezone.localtime(trip.ends_at), "classes": [str(c.pk) for c in classes],
+                 "students": [str(s.pk) for s in on_their_own],
+                 "chaperones": [str(c.user_id) for c in chaperones]},
+        extra=SetupChoices(
+            [(str(c.pk), str(c)) for c in classes], extra_students,
+            [(str(c.user_id), f"{c.user.display_name}（{c.user.username}）" if c.user.display_name
+              else c.user.username) for c in chaperones]),
+        revoked_user_ids=frozenset(str(c.user_id) for c in all_chaperones if c.revoked_at is not None),
+    )

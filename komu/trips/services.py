@@ -1,4 +1,4 @@
-"""Writes of 校外活動: setting up a trip (participants, chaperones), the nurse's release of health notes, the
+"""Writes of 校外活動: setting up and editing a trip (participants, chaperones), the nurse's release of health notes, the
 principal's revocation of a chaperone, the lost-phone report (signed in elsewhere, or with the one-time code) and
 the issue of that code. Each checks capability and scope and audits in the same transaction."""
 
@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +23,8 @@ from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
 from komu.core.errors import PermissionDeniedError, ValidationFailed
 from komu.core.text import TextError, reject_control_chars
-from komu.directory.models import Role, School, StaffAssignment
+from komu.directory.models import HomeroomClass, Role, School, StaffAssignment
+from komu.trips import selectors
 from komu.trips.models import Trip, TripChaperone, TripHealthRelease, TripIncident, TripParticipant
 
 # A trip window longer than this is not a trip (and would keep contacts readable too long).
@@ -52,16 +54,35 @@ def staff_of(school: School) -> list[Any]:
     return sorted(users.values(), key=lambda u: (u.display_name_kana or u.display_name or u.username))
 
 
-def trip_create(*, actor: Actor, title: str, starts_at: datetime.datetime, ends_at: datetime.datetime,
-                class_ids: Sequence[object], student_ids: Sequence[object],
-                chaperone_ids: Sequence[object]) -> Trip:
-    """Set up a trip: whole classes (expanded into their enrolled pupils now) and/or chosen pupils the actor
-    reaches (a homeroom teacher: their class), chaperones among the school's staff. Audited
-    "trips.trip.created" with the participants' ids."""
-    if not actor.has(roles.TRIPS_MANAGE):
-        raise PermissionDeniedError(_("校外活動を登録する権限がありません。"))
+@dataclass(frozen=True)
+class TripData:
+    """What the trip form sets: the name, the window, the participants (whole classes and/or chosen pupils) and
+    the chaperones."""
+
+    title: str
+    starts_at: datetime.datetime
+    ends_at: datetime.datetime
+    class_ids: Sequence[object] = ()
+    student_ids: Sequence[object] = ()
+    chaperone_ids: Sequence[object] = ()
+
+
+@dataclass
+class _Checked:
+    title: str
+    school: School
+    classes: list[HomeroomClass]
+    pupils: set[Any]
+    chaperones: dict[str, Any]
+
+
+def _check(actor: Actor, data: TripData, *, trip: Trip | None = None) -> _Checked:
+    """The rules shared by setting up and editing a trip; ValidationFailed with every field's message. When
+    editing, what the trip already has (its classes, participants and chaperones not revoked) stays choosable even
+    if the actor no longer reaches it; a chaperone the principal revoked cannot be chosen again."""
     errors: dict[str, list[str]] = {}
-    title = (title or "").strip()
+    title = (data.title or "").strip()
+    starts_at, ends_at = data.starts_at, data.ends_at
     try:
         reject_control_chars(title, _("名称"))
     except TextError as exc:
@@ -77,46 +98,134 @@ def trip_create(*, actor: Actor, title: str, starts_at: datetime.datetime, ends_
     elif ends_at <= timezone.now():
         errors["ends_at"] = [_("終了日時がすでに過ぎています。")]
     schools = scope.schools_for(actor, roles.TRIPS_MANAGE)
+    class_ids = list(dict.fromkeys(str(c) for c in data.class_ids))
     classes = list(scope.classes_for(actor, roles.STUDENTS_VIEW).filter(
-        pk__in=[c for c in class_ids if str(c).isdigit()], school_year__school__in=schools,
+        pk__in=[c for c in class_ids if c.isdigit()], school_year__school__in=schools,
     ).select_related("school_year__school"))
-    if len(classes) != len(set(map(str, class_ids))):
+    existing_pupils: set[str] = set()
+    if trip is not None:
+        found = {str(c.pk) for c in classes}
+        classes += list(trip.classes.filter(pk__in=[c for c in class_ids if c.isdigit() and c not in found])
+                        .select_related("school_year__school"))
+        existing_pupils = {str(pk) for pk in trip.participants.values_list("student_id", flat=True)}
+    if len(classes) != len(class_ids):
         errors["classes"] = [_("選べない学級が含まれています。")]
     reachable = scope.students_for(actor, roles.STUDENTS_VIEW).filter(school__in=schools, is_active=True)
-    chosen = list(reachable.filter(pk__in=[s for s in student_ids if _is_uuid(s)]))
-    if len(chosen) != len(set(map(str, student_ids))):
+    student_ids = list(dict.fromkeys(str(s) for s in data.student_ids))
+    chosen = {str(s.pk): s.school_id for s in reachable.filter(pk__in=[s for s in student_ids if _is_uuid(s)])}
+    if trip is not None:
+        chosen.update({s: trip.school_id for s in student_ids if s in existing_pupils and s not in chosen})
+    if len(chosen) != len(student_ids):
         errors["students"] = [_("選べない児童生徒が含まれています。")]
-    school_ids = {c.school_year.school_id for c in classes} | {s.school_id for s in chosen}
+    school_ids = {c.school_year.school_id for c in classes} | set(chosen.values())
+    if trip is not None:
+        school_ids.add(trip.school_id)
     if len(school_ids) > 1:
         errors["classes"] = [_("1つの校外活動には1つの学校の児童生徒だけを登録できます。")]
     if not classes and not chosen and "students" not in errors and "classes" not in errors:
         errors["classes"] = [_("参加する学級か児童生徒を選んでください。")]
     school = None
     if len(school_ids) == 1:
-        school = School.objects.get(pk=next(iter(school_ids)))
+        school = trip.school if trip is not None else School.objects.get(pk=next(iter(school_ids)))
     staff = {str(u.pk): u for u in staff_of(school)} if school else {}
-    wanted = [str(c) for c in chaperone_ids]
+    revoked: set[str] = set()
+    if trip is not None:
+        for c in trip.chaperones.select_related("user"):
+            if c.revoked_at is None:
+                staff.setdefault(str(c.user_id), c.user)
+            else:
+                revoked.add(str(c.user_id))
+    wanted = list(dict.fromkeys(str(c) for c in data.chaperone_ids))
     if not wanted:
         errors["chaperones"] = [_("引率者を1人以上選んでください。")]
+    elif any(c in revoked for c in wanted):
+        errors["chaperones"] = [_("閲覧を取り消された引率者は、もう一度選ぶことはできません。")]
     elif any(c not in staff for c in wanted):
         errors["chaperones"] = [_("この学校の教職員でない人が含まれています。")]
     if errors:
         raise ValidationFailed(_("入力内容を確認してください。"), errors=errors)
     assert school is not None
-    pupils = {s.pk for s in chosen}
-    pupils |= set(reachable.filter(memberships__homeroom_class__in=classes).values_list("pk", flat=True))
+    pupils: set[Any] = set(chosen)
+    pupils |= {str(pk) for pk in reachable.filter(memberships__homeroom_class__in=classes)
+               .values_list("pk", flat=True)}
+    if trip is not None:
+        # Participants of a class kept on the trip stay, even if the actor no longer reaches them.
+        pupils |= {str(pk) for pk in trip.participants.filter(student__memberships__homeroom_class__in=classes)
+                   .values_list("student_id", flat=True)}
+    return _Checked(title, school, classes, pupils, {c: staff[c] for c in wanted})
+
+
+def trip_create(*, actor: Actor, title: str, starts_at: datetime.datetime, ends_at: datetime.datetime,
+                class_ids: Sequence[object], student_ids: Sequence[object],
+                chaperone_ids: Sequence[object]) -> Trip:
+    """Set up a trip: whole classes (expanded into their enrolled pupils now) and/or chosen pupils the actor
+    reaches (a homeroom teacher: their class), chaperones among the school's staff. Audited
+    "trips.trip.created" with the participants' ids."""
+    if not actor.has(roles.TRIPS_MANAGE):
+        raise PermissionDeniedError(_("校外活動を登録する権限がありません。"))
+    checked = _check(actor, TripData(title, starts_at, ends_at, class_ids, student_ids, chaperone_ids))
     with transaction.atomic():
-        trip = Trip(school=school, title=title, starts_at=starts_at, ends_at=ends_at, created_by=actor.user)
+        trip = Trip(school=checked.school, title=checked.title, starts_at=starts_at, ends_at=ends_at,
+                    created_by=actor.user)
         trip.full_clean()
         trip.save()
-        trip.classes.set(classes)
-        TripParticipant.objects.bulk_create([TripParticipant(trip=trip, student_id=pk) for pk in sorted(pupils)])
-        TripChaperone.objects.bulk_create([TripChaperone(trip=trip, user=staff[c]) for c in dict.fromkeys(wanted)])
+        trip.classes.set(checked.classes)
+        TripParticipant.objects.bulk_create([TripParticipant(trip=trip, student_id=pk)
+                                             for pk in sorted(checked.pupils)])
+        TripChaperone.objects.bulk_create([TripChaperone(trip=trip, user=u) for u in checked.chaperones.values()])
         audit_record(actor=actor.user, action="trips.trip.created", obj=trip,
-                     detail={"title": title, "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
-                             "person_ids": sorted(str(p) for p in pupils),
-                             "chaperone_ids": sorted(dict.fromkeys(wanted))},
+                     detail={"title": checked.title, "starts_at": starts_at.isoformat(),
+                             "ends_at": ends_at.isoformat(), "person_ids": sorted(checked.pupils),
+                             "chaperone_ids": sorted(checked.chaperones)},
                      scope=_scope(trip))
+    return trip
+
+
+def trip_update(*, actor: Actor, trip_id: object, data: TripData) -> Trip:
+    """Edit a trip not yet ended, with the rules of setting up. Takes effect on the chaperones' next request: a
+    narrowed window is checked against the stored one, a removed chaperone has no access any more (their row goes;
+    chaperones the principal revoked stay revoked). Pupils no longer taking part lose their released health notes.
+    Audited "trips.trip.updated" with old → new for the name, window and classes, and the ids added and removed."""
+    if not actor.has(roles.TRIPS_MANAGE):
+        raise PermissionDeniedError(_("校外活動を変更する権限がありません。"))
+    with transaction.atomic():
+        trip = scope.get_in_scope(selectors.managed_trips(actor=actor).select_for_update(of=("self",)), pk=trip_id)
+        if trip.ends_at <= timezone.now():
+            raise ValidationFailed(_("終了した校外活動は変更できません。"))
+        checked = _check(actor, data, trip=trip)
+        before = {"title": trip.title, "starts_at": trip.starts_at.isoformat(), "ends_at": trip.ends_at.isoformat(),
+                  "class_ids": sorted(str(pk) for pk in trip.classes.values_list("pk", flat=True))}
+        trip.title, trip.starts_at, trip.ends_at = checked.title, data.starts_at, data.ends_at
+        trip.full_clean()
+        trip.save()
+        trip.classes.set(checked.classes)
+        after = {"title": trip.title, "starts_at": trip.starts_at.isoformat(), "ends_at": trip.ends_at.isoformat(),
+                 "class_ids": sorted(str(c.pk) for c in checked.classes)}
+        changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+        had = {str(pk) for pk in trip.participants.values_list("student_id", flat=True)}
+        added, removed = sorted(checked.pupils - had), sorted(had - checked.pupils)
+        TripParticipant.objects.bulk_create([TripParticipant(trip=trip, student_id=pk) for pk in added])
+        dropped_notes = 0
+        if removed:
+            trip.participants.filter(student_id__in=removed).delete()
+            dropped_notes, _n = trip.health_releases.filter(student_id__in=removed).delete()
+        current = {str(c.user_id): c for c in trip.chaperones.filter(revoked_at__isnull=True)}
+        chaperones_added = sorted(set(checked.chaperones) - set(current))
+        chaperones_removed = sorted(set(current) - set(checked.chaperones))
+        TripChaperone.objects.bulk_create([TripChaperone(trip=trip, user=checked.chaperones[c])
+                                           for c in chaperones_added])
+        if chaperones_removed:
+            trip.chaperones.filter(pk__in=[current[c].pk for c in chaperones_removed]).delete()
+        if changes or added or removed or chaperones_added or chaperones_removed:
+            fields = sorted(changes) + (["participants"] if added or removed else []) + (
+                ["chaperones"] if chaperones_added or chaperones_removed else []) + (
+                ["health_note"] if dropped_notes else [])
+            audit_record(actor=actor.user, action="trips.trip.updated", obj=trip, fields=fields,
+                         detail={"changes": changes, "person_ids_added": added, "person_ids_removed": removed,
+                                 "chaperone_ids_added": chaperones_added,
+                                 "chaperone_ids_removed": chaperones_removed,
+                                 "health_releases_removed": dropped_notes},
+                         scope=_scope(trip))
     return trip
 
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("new/", views.trip_new, name="new"),
     path("lost/", views.lost_code, name="lost_code"),
     path("<int:trip_id>/", views.trip_detail, name="detail"),
+    path("<int:trip_id>/edit/", views.trip_edit, name="edit"),
     path("<int:trip_id>/health/", views.health, name="health"),
     path("<int:trip_id>/contacts/", views.sheet, name="sheet"),
     path("<int:trip_id>/lost/", views.lost_self, name="lost_self"),

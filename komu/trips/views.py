@@ -1,4 +1,4 @@
-"""校外活動 screens: the list (trips I accompany, trips I manage), setting up a trip, a trip's page (chaperones,
+"""校外活動 screens: the list (trips I accompany, trips I manage), setting up and editing a trip, a trip's page (chaperones,
 revocation, lost-phone code), the nurse's release of health notes, the chaperone's phone page (small HTML, no
 JavaScript) and the lost-phone report (signed in, or with the code and no sign-in)."""
 
@@ -52,11 +52,16 @@ class TripForm(forms.Form):
 
     def __init__(self, *args: Any, choices: selectors.SetupChoices, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name, values in (("classes", choices.classes), ("students", choices.students),
-                             ("chaperones", choices.chaperones)):
+        for name in ("classes", "students", "chaperones"):
             field = self.fields[name]
             assert isinstance(field, forms.MultipleChoiceField)
-            field.choices = values
+            field.choices = getattr(choices, name)
+
+    def data_for_service(self) -> services.TripData:
+        data = self.cleaned_data
+        return services.TripData(title=data["title"], starts_at=data["starts_at"], ends_at=data["ends_at"],
+                                 class_ids=data["classes"], student_ids=data["students"],
+                                 chaperone_ids=data["chaperones"])
 
 
 def _put_errors(form: forms.Form, exc: ValidationFailed) -> None:
@@ -85,11 +90,11 @@ def trip_new(request: HttpRequest) -> HttpResponse:
     choices = selectors.setup_choices(actor=actor)
     form = TripForm(request.POST or None, choices=choices)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+        data = form.data_for_service()
         try:
             trip = services.trip_create(
-                actor=actor, title=data["title"], starts_at=data["starts_at"], ends_at=data["ends_at"],
-                class_ids=data["classes"], student_ids=data["students"], chaperone_ids=data["chaperones"],
+                actor=actor, title=data.title, starts_at=data.starts_at, ends_at=data.ends_at,
+                class_ids=data.class_ids, student_ids=data.student_ids, chaperone_ids=data.chaperone_ids,
             )
         except ValidationFailed as exc:
             _put_errors(form, exc)
@@ -99,8 +104,39 @@ def trip_new(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("校外活動「%(title)s」を登録しました。") % {"title": trip.title})
             return redirect("trips:detail", trip_id=trip.pk)
     return render(request, "trips/new.html", {
-        "form": form, "breadcrumbs": [{"label": _("校外活動"), "url": reverse("trips:list")},
+        "form": form, "submit_label": _("登録する"), "breadcrumbs": [{"label": _("校外活動"), "url": reverse("trips:list")},
                                       {"label": _("校外活動の登録"), "url": ""}],
+    })
+
+
+@login_required
+@require_capability(roles.TRIPS_MANAGE)
+@found_or_404
+def trip_edit(request: HttpRequest, trip_id: int) -> HttpResponse:
+    """The trip's form filled with what it has now; saved through trips.services.trip_update."""
+    actor = get_actor(request.user)
+    edit = selectors.trip_edit_form(actor=actor, trip_id=trip_id)
+    trip = edit.trip
+    if trip.ends_at <= timezone.now():
+        messages.error(request, _("終了した校外活動は変更できません。"))
+        return redirect("trips:detail", trip_id=trip.pk)
+    form = TripForm(request.POST or None, initial=edit.initial,
+                    choices=edit.choices(selectors.setup_choices(actor=actor)))
+    if request.method == "POST" and form.is_valid():
+        try:
+            trip = services.trip_update(actor=actor, trip_id=trip.pk, data=form.data_for_service())
+        except ValidationFailed as exc:
+            _put_errors(form, exc)
+        except PermissionDeniedError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("校外活動「%(title)s」を変更しました。") % {"title": trip.title})
+            return redirect("trips:detail", trip_id=trip.pk)
+    return render(request, "trips/edit.html", {
+        "form": form, "trip": trip, "submit_label": _("変更を保存する"),
+        "breadcrumbs": [{"label": _("校外活動"), "url": reverse("trips:list")},
+                        {"label": trip.title, "url": reverse("trips:detail", args=[trip.pk])},
+                        {"label": _("校外活動の編集"), "url": ""}],
     })
 
 
@@ -112,6 +148,8 @@ def trip_detail(request: HttpRequest, trip_id: int) -> HttpResponse:
     summary = selectors.trip_summary(actor=actor, trip_id=trip_id)
     return render(request, "trips/detail.html", {
         "s": summary, "trip": summary.trip, "can_revoke": actor.has(roles.TRIPS_REVOKE),
+        "can_edit": summary.state != "after" and selectors.managed_trips(actor=actor).filter(
+            pk=summary.trip.pk).exists(),
         "can_report": actor.has(roles.PRIVACY_INCIDENTS),
         "can_release": actor.has(roles.TRIPS_HEALTH_RELEASE),
         "breadcrumbs": [{"label": _("校外活動"), "url": reverse("trips:list")},
