@@ -18,4 +18,9 @@ urlpatterns = [
     path("<uuid:student_id>/special-needs/", views.special_needs_edit, name="special_needs"),
     path("<uuid:student_id>/guardians/new/", views.guardian_edit, name="guardian_add"),
     path("<uuid:student_id>/guardians/<uuid:guardian_id>/", views.guardian_edit, name="guardian_edit"),
+    path(
+        "<uuid:student_id>/guardians/<uuid:guardian_id>/unlink/",
+        views.guardian_unlink,
+        name="guardian_unlink",
+    ),
 ]

@@ -20,6 +20,7 @@ from komu.students.services.guardians import (
     GuardianInput,
     guardian_add,
     guardian_create_for,
+    guardian_unlink,
     guardian_update,
     guardian_update_for,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "entrant_special_needs_class_set",
     "guardian_add",
     "guardian_create_for",
+    "guardian_unlink",
     "guardian_update",
     "guardian_update_for",
     "kana_order_key",

@@ -10,8 +10,9 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from komu.access import scope
+from komu.access import roles, scope
 from komu.access.scope import Actor
+from komu.accounts.models import User
 from komu.audit.services import Scope, audit_record
 from komu.core.errors import ValidationFailed
 from komu.core.text import TextError, check_name, normalize_kana, normalize_phone
@@ -201,3 +202,71 @@ def guardian_update(*, actor: Actor, student_id: Any, guardian_id: Any, data: Gu
         scope=Scope(school_id=student.school_id, board_id=student.school.board_id),
     )
     return guardian
+
+
+# --- 関連付けの解除 (unlinking a guardian from a pupil) ----------------------------------------------------------------
+# After a custody change, or when a guardian was linked to the wrong pupil. The link goes; the guardian's record
+# stays (the pupil's history, and reports the guardian sent, still name them). The audit event keeps what the link
+# was (続柄, 連絡順位) and why it was removed. A guardian's account reaches a pupil only through a link
+# (scope.get_actor derives child_ids from GuardianLink on every request), so access ends with the commit.
+
+_MAX_UNLINK_REASON = 500
+
+
+@dataclass(frozen=True)
+class GuardianUnlinked:
+    guardian_id: Any
+    account_deactivated: bool
+
+
+@transaction.atomic
+def guardian_unlink(*, actor: Actor, student_id: Any, guardian_id: Any, reason: str) -> GuardianUnlinked:
+    """Remove the link between a guardian and a pupil in the actor's editing scope.
+
+    An enrolled pupil keeps at least one guardian: the last one cannot be removed (add the new guardian first).
+    When the guardian has no pupil left, their sign-in account (if any) is deactivated, so that it no longer
+    signs in at all; the guardian's record stays."""
+    scope.require(actor, roles.STUDENTS_EDIT)
+    student = _student_for_edit(actor, student_id)
+    # Lock the pupil's row: two unlinks of the same pupil's guardians run one after the other, so they cannot
+    # both pass the last-guardian check.
+    enrolled = Student.objects.select_for_update().filter(pk=student.pk).values_list("is_active", flat=True).get()
+    link: GuardianLink = scope.get_in_scope(
+        GuardianLink.objects.filter(student=student).select_related("guardian__user"), guardian_id=guardian_id,
+    )
+    problems: list[str] = []
+    cleaned = _checked_text(reason, label=_("解除の理由"), limit=_MAX_UNLINK_REASON, errors=problems, allow="\n\r")
+    if not problems and not cleaned:
+        problems.append(_("解除の理由を入力してください（例: 親権者の変更、誤って関連付けたため）。"))
+    if problems:
+        raise ValidationFailed(_("入力内容を確認してください。"), errors={"reason": problems})
+    if enrolled and not GuardianLink.objects.filter(student=student).exclude(pk=link.pk).exists():
+        raise ValidationFailed(_(
+            "在籍中の児童生徒の保護者を0人にすることはできません。先に新しい保護者を「保護者を追加」で登録してから、"
+            "この保護者の関連付けを解除してください。"
+        ))
+    guardian = link.guardian
+    relationship, priority = link.relationship, link.priority
+    link.delete()
+    account_deactivated = False
+    user = guardian.user
+    if (user is not None and user.kind == User.Kind.GUARDIAN and user.is_active
+            and not GuardianLink.objects.filter(guardian=guardian).exists()):
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        account_deactivated = True
+    board_scope = Scope(school_id=student.school_id, board_id=student.school.board_id)
+    audit_record(
+        actor=actor.user, action="students.guardian.unlinked", obj=guardian, fields=["relationship", "priority"],
+        detail={"student_id": str(student.pk), "relationship": relationship, "priority": priority,
+                "reason": cleaned, "account_deactivated": account_deactivated},
+        scope=board_scope,
+    )
+    if account_deactivated and user is not None:
+        audit_record(
+            actor=actor.user, action="accounts.user.deactivated", obj=user, fields=["is_active"],
+            detail={"cause": "students.guardian.unlinked", "guardian_id": str(guardian.pk),
+                    "student_id": str(student.pk)},
+            scope=board_scope,
+        )
+    return GuardianUnlinked(guardian_id=guardian.pk, account_deactivated=account_deactivated)

@@ -6,6 +6,7 @@ from komu.students.views.records import (
     emergency_contacts_edit,
     enrollment_event_new,
     guardian_edit,
+    guardian_unlink,
     special_needs_edit,
 )
 from komu.students.views.registry import children, student_detail, student_edit, student_list
@@ -16,6 +17,7 @@ __all__ = [
     "emergency_contacts_edit",
     "enrollment_event_new",
     "guardian_edit",
+    "guardian_unlink",
     "numbering_rule",
     "placement",
     "placement_auto",

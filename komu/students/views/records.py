@@ -1,5 +1,5 @@
 """The sections of a pupil's record (学籍) that have their own edit screens: emergency contacts in priority order,
-enrolment history (学籍の異動), special-needs placement, guardians.
+enrolment history (学籍の異動), special-needs placement, guardians (added, edited, and unlinked from the pupil).
 
 Thin: access through komu.students.selectors (NotFoundOrNoAccess → 404), writes through komu.students.services,
 whose ValidationFailed is put back on the form next to the field it concerns.
@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from komu.access import roles
 from komu.access.scope import Actor, get_actor
@@ -211,3 +212,47 @@ def guardian_edit(request: HttpRequest, student_id: uuid.UUID, guardian_id: uuid
         form = GuardianForm(initial={name: getattr(current, name) for name in GuardianForm.base_fields})
     title = _("保護者を追加") if guardian_id is None else _("保護者の情報を編集")
     return _page(request, "students/guardian_form.html", access.student_id, title, form=form)
+
+
+class GuardianUnlinkForm(forms.Form):
+    reason = forms.CharField(
+        label=_lazy("解除の理由"), max_length=500, strip=False,
+        help_text=_lazy("例: 親権者の変更、誤って関連付けたため。理由は記録に残ります。"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _lazy("解除の理由を入力してください（例: 親権者の変更、誤って関連付けたため）。")},
+    )
+
+
+@login_required
+@require_capability(roles.STUDENTS_EDIT)
+def guardian_unlink(request: HttpRequest, student_id: uuid.UUID, guardian_id: uuid.UUID) -> HttpResponse:
+    """この保護者との関連付けを解除: asks for the reason, then removes the link (the guardian's record stays)."""
+    actor = get_actor(request.user)
+    access = _access(actor, student_id)
+    if not actor.has(roles.GUARDIANS_VIEW_CONTACT):
+        raise Http404
+    try:
+        current = selectors.guardian_get_for_edit(actor=actor, student_id=access.student_id, guardian_id=guardian_id)
+    except NotFoundOrNoAccess:
+        raise Http404 from None
+    if request.method == "POST":
+        form = GuardianUnlinkForm(request.POST)
+        if form.is_valid():
+            try:
+                result = services.guardian_unlink(actor=actor, student_id=access.student_id,
+                                                  guardian_id=guardian_id, reason=form.cleaned_data["reason"])
+            except NotFoundOrNoAccess:
+                raise Http404 from None
+            except (ValidationFailed, PermissionDeniedError) as exc:
+                _put_errors(form, exc)
+            else:
+                name = f"{current.family_name} {current.given_name}"
+                messages.success(request, _("%(name)sさんとの関連付けを解除しました。") % {"name": name})
+                if result.account_deactivated:
+                    messages.info(request, _("この保護者には関連付けられた児童生徒がいなくなったため、"
+                                             "保護者用アカウントを無効にしました。"))
+                return redirect("students:detail", student_id=access.student_id)
+    else:
+        form = GuardianUnlinkForm()
+    return _page(request, "students/guardian_unlink.html", access.student_id, _("保護者との関連付けを解除"),
+                 form=form, guardian=current, add_url=reverse("students:guardian_add", args=[access.student_id]))
