@@ -393,6 +393,15 @@ class AmendmentView:
     diff: list[DiffRow]
 
 
+@dataclass(frozen=True)
+class UnappliedView:
+    """An accepted change with parts the registry could not take (e.g. the 入学予定日 after the year began)."""
+
+    amendment: RosterAmendment
+    name: str
+    items: list[tuple[str, str]]
+
+
 @dataclass
 class RosterRow:
     number: int
@@ -420,6 +429,7 @@ class RosterDetail:
     error_rows: int
     warning_rows: int
     grade_label: str
+    unapplied: list[UnappliedView] = field(default_factory=list)
 
 
 def _display(key: str, value: str) -> str:
@@ -474,6 +484,15 @@ def roster_detail(*, actor: Actor, roster_id: Any) -> RosterDetail:
         name = f"{row.record['family_name']} {row.record['given_name']}" if row else ""
         amendments.append(AmendmentView(amendment=amendment, kind_label=str(amendment.get_kind_display()),
                                         name=name, diff=_diff_rows(amendment.changes)))
+    labels = {**RECORD_LABELS, **FLAG_LABELS}
+    unapplied = []
+    for amendment in (RosterAmendment.objects.filter(roster=roster, accepted_at__isnull=False)
+                      .exclude(not_applied="").order_by("accepted_at")):
+        row = by_id.get(amendment.roster_entry_id)
+        name = f"{row.record['family_name']} {row.record['given_name']}" if row else ""
+        unapplied.append(UnappliedView(amendment=amendment, name=name, items=[
+            (_(labels.get(key, key)), text) for key, text in amendment.problems.items()
+        ]))
     to_create = [r for r in rows if r.state == "sent" and r.pending_kind != RosterAmendment.Kind.REMOVED]
     kinds = Counter(r.pending_kind for r in rows if r.state == "sent")
     with transaction.atomic():
@@ -483,7 +502,7 @@ def roster_detail(*, actor: Actor, roster_id: Any) -> RosterDetail:
             scope=Scope(school_id=roster.school_id, board_id=roster.board_id),
         )
     return RosterDetail(
-        roster=roster, rows=rows, amendments=amendments,
+        roster=roster, rows=rows, amendments=amendments, unapplied=unapplied,
         pupils_to_create=len(to_create) if roster.status != Roster.Status.ACCEPTED else 0,
         guardians_to_create=(sum(1 for r in to_create if r.record["guardian_family_name"])
                              if roster.status != Roster.Status.ACCEPTED else 0),

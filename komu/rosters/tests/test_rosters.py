@@ -493,6 +493,10 @@ def test_a_changed_entry_date_after_the_year_began_is_left_for_the_school(
     text = page.content.decode()
     assert "次の項目は反映できませんでした" in text and "入学予定日" in text
     assert "2027年度はすでに始まっているため" in text
+    # The roster page keeps listing it for the school to handle by hand.
+    page = client.get(reverse("rosters:school_roster", kwargs={"roster_id": amendment.roster_id}))
+    listed = page.content.decode().split("反映できなかった変更（学校での対応が必要）")[1].split("</section>")[0]
+    assert "髙橋 𠮷乃" in listed and "入学予定日：" in listed and "2027年度はすでに始まっているため" in listed
     # The rest of the change is taken; the 入学 stays as recorded and the refusal is kept on the amendment.
     pupil.refresh_from_db()
     assert pupil.address == "みどり市北5-5"
