@@ -324,3 +324,90 @@ def test_the_screen_is_not_found_out_of_scope_or_without_the_capability(signed_i
     client = signed_in("teacher_a")
     assert client.post(_url(world), {"reason": "x"}).status_code == 404
     assert GuardianLink.objects.filter(guardian=world.guardians["guardian_a"]).exists()
+
+
+def test_the_guardians_open_session_loses_the_pupil_on_its_next_request(world: World) -> None:
+    from django.test import Client
+
+    from komu.testing.world import login_verified
+
+    # guardian_a is signed in on their phone, with a second child so the account stays.
+    GuardianLink.objects.create(
+        guardian=world.guardians["guardian_a"], student=world.students["a1_second"], relationship="母"
+    )
+    _second_guardian(world)
+    only_first = letter_services.letter_send(
+        actor=_actor(world, "principal_a"),
+        data=letter_services.LetterInput(
+            title="面談のご案内", audience=Letter.Audience.CLASS, class_id=world.class_a1.pk
+        ),
+    )
+    only_first.recipients.exclude(student=world.students["a1_first"]).delete()
+    phone = Client()
+    login_verified(phone, world.user("guardian_a"))
+    url = reverse("notices:guardian_letter", kwargs={"letter_id": only_first.pk})
+    assert phone.get(url).status_code == 200
+    _unlink(world)
+    assert phone.get(url).status_code == 404
+    # Once the last pupil goes, the account is switched off and the open session ends.
+    _second_guardian(world, "a1_second")
+    _unlink(world, student_key="a1_second", reason="転居により親権者が変わったため")
+    response = phone.get(reverse("notices:guardian_letters"))
+    assert response.status_code == 302
+    assert "login" in response["Location"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_unlinks_at_once_cannot_leave_an_enrolled_pupil_without_a_guardian(world: World) -> None:
+    """Two members of staff each remove one of a pupil's two guardians at the same moment (PostgreSQL row locks;
+    SQLite runs one write transaction at a time). The second waits for the first and is then refused."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions: PostgreSQL")
+    second = _second_guardian(world)
+    student_id = world.students["a1_first"].pk
+    first_holds_lock, release_first = threading.Event(), threading.Event()
+    outcome: dict[str, str] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                _unlink(world, who="principal_a")
+                first_holds_lock.set()
+                release_first.wait(10)
+            outcome["first"] = "unlinked"
+        finally:
+            first_holds_lock.set()
+            connection.close()
+
+    def other() -> None:
+        first_holds_lock.wait(10)
+        try:
+            guardian_unlink(
+                actor=_actor(world, "vice_principal_a"),
+                student_id=student_id,
+                guardian_id=second.pk,
+                reason="誤り",
+            )
+            outcome["second"] = "unlinked"
+        except ValidationFailed:
+            outcome["second"] = "refused"
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=other)]
+    for t in threads:
+        t.start()
+    first_holds_lock.wait(10)
+    time.sleep(0.5)  # let the second reach the pupil's row lock while the first still holds it
+    release_first.set()
+    for t in threads:
+        t.join(20)
+    assert outcome == {"first": "unlinked", "second": "refused"}
+    assert list(GuardianLink.objects.filter(student_id=student_id).values_list("guardian_id", flat=True)) == [
+        second.pk
+    ]
