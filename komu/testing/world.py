@@ -83,7 +83,17 @@ def _student(school: School, klass: HomeroomClass, no: int, family: str, given: 
     return student
 
 
+def _reference_data() -> None:
+    """The prefectures are loaded by a data migration; a transactional test empties every table when it ends,
+    so the tests after it load them again here."""
+    from komu.core.codes import PREFECTURES
+
+    if not Prefecture.objects.filter(code="13").exists():
+        Prefecture.objects.bulk_create([Prefecture(code=c, name=n) for c, n in PREFECTURES], ignore_conflicts=True)
+
+
 def build_world() -> World:
+    _reference_data()
     prefecture = Prefecture.objects.get(code="13")
     pref_board = Board.objects.create(code="131000", name="架空都教育委員会", kind=Board.Kind.PREFECTURAL,
                                       prefecture=prefecture)
