@@ -357,7 +357,7 @@ def test_the_guardians_open_session_loses_the_pupil_on_its_next_request(world: W
     assert "login" in response["Location"]
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_unlinks_at_once_cannot_leave_an_enrolled_pupil_without_a_guardian(world: World) -> None:
     """Two members of staff each remove one of a pupil's two guardians at the same moment (PostgreSQL row locks;
     SQLite runs one write transaction at a time). The second waits for the first and is then refused."""
