@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from komu.access import roles
 from komu.access.scope import Actor, get_actor
@@ -216,10 +216,10 @@ def guardian_edit(request: HttpRequest, student_id: uuid.UUID, guardian_id: uuid
 
 class GuardianUnlinkForm(forms.Form):
     reason = forms.CharField(
-        label=_lazy("解除の理由"), max_length=500, strip=False,
-        help_text=_lazy("例: 親権者の変更、誤って関連付けたため。理由は記録に残ります。"),
+        label=gettext_lazy("解除の理由"), max_length=500, strip=False,
+        help_text=gettext_lazy("例: 親権者の変更、誤って関連付けたため。理由は記録に残ります。"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"required": _lazy("解除の理由を入力してください（例: 親権者の変更、誤って関連付けたため）。")},
+        error_messages={"required": gettext_lazy("解除の理由を入力してください（例: 親権者の変更、誤って関連付けたため）。")},
     )
 
 
