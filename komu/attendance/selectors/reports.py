@@ -25,12 +25,12 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subque
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext_lazy
 
 from komu.access import roles, scope
 from komu.access.scope import Actor
 from komu.attendance import calendar
 from komu.attendance.models import AttendanceRules, GuardianReport, Mark
+from komu.attendance.selectors.calendar import WEEKDAY_LABELS as _WEEKDAYS
 from komu.audit.services import Scope, audit_record
 from komu.core.errors import NotFoundOrNoAccess
 from komu.directory.models import HomeroomClass, Role, School, SchoolYear
@@ -49,16 +49,6 @@ HISTORY_LIMIT = 100
 # Version of the canonical content below. Changing the content is a format change: stored hashes would no
 # longer verify, so a new format gets a new version and the old one stays readable.
 CONTENT_VERSION = 1
-
-_WEEKDAYS = (
-    pgettext_lazy("weekday", "月"),
-    pgettext_lazy("weekday", "火"),
-    pgettext_lazy("weekday", "水"),
-    pgettext_lazy("weekday", "木"),
-    pgettext_lazy("weekday", "金"),
-    pgettext_lazy("weekday", "土"),
-    pgettext_lazy("weekday", "日"),
-)
 
 
 # --- time -------------------------------------------------------------------------------------------------------
