@@ -38,6 +38,7 @@ import shutil
 import sqlite3
 import subprocess
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,6 +318,7 @@ class RestoreResult:
     audit_events: int
     mismatched: dict[str, tuple[int, int]]
     blobs: int = 0
+    ddl_guard_left_out: bool = False  # PostgreSQL, restored by a non-superuser: install the guard as postgres
 
 
 def _database_is_empty() -> bool:
@@ -343,23 +345,36 @@ def backup_restore(*, folder: Path) -> RestoreResult:
         raise BackupError(
             "添付ファイルの保存先（KOMU_STORAGE）にファイルがあります。空の保存先を指定してください（上書きはしません）。"
         )
+    ddl_guard_left_out = False
     if vendor == "postgresql":
         env, args = _pg_env_args()
-        done = subprocess.run(  # noqa: S603 - fixed tool, arguments from settings, no shell
-            [
-                pg_bin("pg_restore"),
-                "--exit-on-error",
-                "--single-transaction",
-                "--no-owner",
-                "--no-privileges",
-                *args,
-                str(folder / PG_DUMP),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        listing = None
+        if not _pg_is_superuser():
+            # Only a superuser may create event triggers (the audit log's DDL guard). The documented owner role
+            # `komu` is not one: restore everything else and say how to put the guard back.
+            listing = _pg_restore_list_without_event_triggers(folder / PG_DUMP, env)
+            ddl_guard_left_out = listing is not None
+        selection = [f"--use-list={listing}"] if listing else []
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed tool, arguments from settings, no shell
+                [
+                    pg_bin("pg_restore"),
+                    "--exit-on-error",
+                    "--single-transaction",
+                    "--no-owner",
+                    "--no-privileges",
+                    *selection,
+                    *args,
+                    str(folder / PG_DUMP),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            if listing:
+                listing.unlink(missing_ok=True)
         if done.returncode != 0:
             raise BackupError(
                 f"pg_restore が失敗しました（何も戻していません）: {done.stderr.strip()[-500:]}"
@@ -404,7 +419,33 @@ def backup_restore(*, folder: Path) -> RestoreResult:
         audit_events=checked,
         mismatched=mismatched,
         blobs=restored_blobs,
+        ddl_guard_left_out=ddl_guard_left_out,
     )
+
+
+def _pg_is_superuser() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _pg_restore_list_without_event_triggers(dump: Path, env: dict[str, str]) -> Path | None:
+    """pg_restore's table of contents for `dump` without its event triggers, in a temporary file for
+    --use-list (the caller removes it); None when the dump has none to leave out."""
+    done = subprocess.run(  # noqa: S603 - fixed tool, our own file, no shell
+        [pg_bin("pg_restore"), "--list", str(dump)], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BackupError(f"pg_restore --list が失敗しました（何も戻していません）: {done.stderr.strip()[-500:]}")
+    lines = done.stdout.splitlines(keepends=True)
+    kept = [line for line in lines if line.startswith(";") or " EVENT TRIGGER " not in line]
+    if len(kept) == len(lines):
+        return None
+    handle, name = tempfile.mkstemp(prefix="komu-restore-", suffix=".list")
+    with os.fdopen(handle, "w") as out:
+        out.write("".join(kept))
+    return Path(name)
 
 
 def _restore_blobs(folder: Path, listed: dict[str, dict[str, Any]]) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -114,6 +115,29 @@ def test_demo_backup_restores_into_an_empty_database_with_every_table_equal(tmp_
         env4["KOMU_CREATE_KEY_FILE"] = "1"
         wrong = komu(env4, "restore", str(folder))
         assert wrong.returncode != 0 and "KOMU_KEY_FILE" in wrong.stderr
+
+        # As the documented owner role `komu` (not a superuser) the restore works too: everything but the audit
+        # log's DDL guard, which only a superuser can create; the command says so, and the guard goes in after.
+        assert primary.psql("SELECT count(*) FROM pg_event_trigger", db="komu") == "2"
+        primary.psql("CREATE ROLE komu LOGIN")
+        primary.psql("CREATE DATABASE komu_owned OWNER komu")
+        owned_var = tmp_path / "owned"
+        (owned_var / "keys").mkdir(parents=True)
+        shutil.copy2(key_file, owned_var / "keys" / "komu-keys.json")
+        owned_url = primary.url("komu_owned").replace("postgres://postgres@", "postgres://komu@")
+        env5 = komu_env(owned_var, owned_url)
+        env5["KOMU_CREATE_KEY_FILE"] = "0"
+        owned = komu(env5, "restore", str(folder))
+        assert owned.returncode == 0, owned.stderr[-3000:]
+        assert "DDL ガード" in owned.stdout and "sudo -u postgres psql" in owned.stdout
+        assert table_digests(primary.url("komu_owned")) == original
+        assert primary.psql("SELECT count(*) FROM pg_event_trigger", db="komu_owned") == "0"
+        assert not list(Path(tempfile.gettempdir()).glob("komu-restore-*.list"))
+        assert komu(env5, "audit", "ddl-guard").returncode != 0
+        installed = komu({**env5, "KOMU_DATABASE_URL": primary.url("komu_owned")}, "audit", "ddl-guard", "--install")
+        assert installed.returncode == 0, installed.stderr[-3000:]
+        assert komu(env5, "audit", "ddl-guard").returncode == 0
+        assert komu(env5, "audit", "verify").returncode == 0
     finally:
         clusters.close()
 

@@ -33,3 +33,11 @@ class Command(BaseCommand):
                 f"監査ログ {result.audit_events} 件の連鎖を検証しました。"
             )
         )
+        if result.ddl_guard_left_out:
+            self.stdout.write(
+                self.style.WARNING(
+                    "監査ログの DDL ガード（イベントトリガー）は PostgreSQL のスーパーユーザーしか作れないため、"
+                    "戻していません。続けて `komu audit ddl-guard | sudo -u postgres psql <データベース名>` を実行するか、"
+                    "スーパーユーザーの KOMU_DATABASE_URL で `komu audit ddl-guard --install` を実行してください。"
+                )
+            )
