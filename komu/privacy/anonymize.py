@@ -14,12 +14,20 @@ Then: every password is set to one development password, second-factor devices, 
 and sign-in attempt logs are removed (they are real people's secrets and addresses), the audit log's details and
 client addresses are emptied and the chain is re-sealed from the start (MACs recomputed over the scrubbed rows),
 and one final event records the anonymization.
+
+Attachments (every row with a BlobField: notice and letter attachments, survey answer files, transfer documents)
+get a new file in the configured store: a one-page PDF saying the original was replaced, sealed with a new data
+key bound to the row, the row's SHA-256 and size set to it, its file name (plain text, often a pupil's name)
+replaced. The copy's attachments therefore open, whether or not the store was copied with the database. The
+original files are never deleted here (the store configured for the copy might still be production's): the
+command counts those still present, and `komu blobs gc` removes them from the copy's own store.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import random
 import re
 from collections.abc import Callable
@@ -35,6 +43,7 @@ from faker import Faker
 from komu.audit import guard
 from komu.audit.models import AuditEvent
 from komu.audit.services import audit_record, canonical_bytes
+from komu.security import blobs
 from komu.security.fields import EncryptedDateField, EncryptedMixin, EncryptedTextField
 from komu.security.keys import get_keyring
 
@@ -142,10 +151,71 @@ class AnonymizeReport:
     users: int = 0
     audit_events: int = 0
     removed: dict[str, int] = field(default_factory=dict)
+    attachments: int = 0  # rows given a placeholder file
+    originals_in_store: int = 0  # files of the original attachments still in the configured store
 
 
 def _encrypted_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
-    return [f for f in model._meta.concrete_fields if isinstance(f, EncryptedMixin)]
+    # A blob's data key is replaced with the blob itself (_replace_attachments), never as text.
+    keys = {f.key_field for f in blobs.blob_fields(model)}
+    return [f for f in model._meta.concrete_fields if isinstance(f, EncryptedMixin) and f.name not in keys]
+
+
+def _placeholder_pdf() -> bytes:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen.canvas import Canvas
+
+    from komu.attendance.pdf import fonts
+
+    buf = io.BytesIO()
+    c = Canvas(buf, pagesize=A4, invariant=True)
+    c.setTitle("匿名化した添付ファイル")
+    c.setFont(fonts().text[0].name, 14)
+    c.drawString(56, A4[1] - 96, "匿名化した開発用のコピーです。")
+    c.drawString(56, A4[1] - 120, "元の添付ファイルの内容は置き換えました。")
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def _replace_attachments(report: AnonymizeReport) -> list[str]:
+    """Point every blob row at a placeholder file; returns the original names (for counting, never deleted)."""
+    content = _placeholder_pdf()
+    originals: list[str] = []
+    for model, fields in blobs.blob_models():
+        if model._meta.proxy:
+            continue
+        count = 0
+        for obj in model._default_manager.all().order_by("pk").iterator(chunk_size=500):
+            for f in fields:
+                if getattr(obj, f.attname):
+                    originals.append(str(getattr(obj, f.attname)))
+                stored = blobs.blob_put(obj, content, field_name=f.name)
+                if len(fields) == 1:
+                    for name, value in (("sha256", stored.sha256), ("size", stored.size)):
+                        if hasattr(obj, name):
+                            setattr(obj, name, value)
+            count += 1
+            for name in ("filename",):
+                if hasattr(obj, name):
+                    setattr(obj, name, f"匿名化した添付ファイル{count}.pdf")
+            for name in ("content_type", "mime"):
+                if hasattr(obj, name):
+                    setattr(obj, name, "application/pdf")
+            obj.save()
+        report.attachments += count
+    return originals
+
+
+def _count_in_store(names: list[str]) -> int:
+    storage = blobs.blob_storage()
+    found = 0
+    for name in names:
+        try:
+            found += bool(storage.exists(name))
+        except OSError:
+            continue
+    return found
 
 
 def _replace_text(fk: Replacements, name: str, value: str) -> str:
@@ -257,10 +327,13 @@ def anonymize(*, password: str, i_understand_this_is_a_copy: bool = False,
                                    ("api_tokens", "accounts.ApiToken"), ("axes_attempts", "axes.AccessAttempt"),
                                    ("axes_log", "axes.AccessLog"), ("axes_failures", "axes.AccessFailureLog")):
             _remove(report, label, model_label)
+        originals = _replace_attachments(report)
         _reseal_audit(report)
         audit_record(actor=None, action="privacy.database.anonymized", object_type="", object_id="",
                      detail={"note": "開発用に匿名化したコピー。監査ログの詳細を消去し、連鎖を封印し直した。",
-                             "rows": report.rows, "audit_events": report.audit_events})
+                             "rows": report.rows, "audit_events": report.audit_events,
+                             "attachments": report.attachments})
+    report.originals_in_store = _count_in_store(originals)
     if connection.vendor == "sqlite" and not connection.in_atomic_block:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM")  # freed pages would otherwise still hold the old ciphertexts

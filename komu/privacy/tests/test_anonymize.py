@@ -127,3 +127,30 @@ def test_replacements_are_consistent_within_a_run() -> None:
 
     moved = r.date(datetime.date(2017, 4, 2))
     assert datetime.date(2017, 4, 2) <= moved <= datetime.date(2018, 4, 1)
+
+
+@pytest.mark.django_db
+def test_attachments_become_placeholders_that_open_and_the_originals_are_counted_not_deleted(world: Any) -> None:
+    from komu.access.scope import get_actor
+    from komu.notices.models import Attachment, Notice
+    from komu.notices.services import notices as svc
+    from komu.notices.services.attachments import Upload
+    from komu.notices.tests.helpers import PDF
+    from komu.security.blobs import blob_read, blob_storage
+
+    svc.notice_send(actor=get_actor(world.user("board_officer_a")), data=svc.NoticeInput(
+        kind=Notice.Kind.JIMU_RENRAKU, title="診断書の送付", body="確認してください。", ack_required=False,
+        attachments=(Upload("髙橋一郎_診断書.pdf", PDF),)))
+    before = Attachment.objects.get()
+    out = StringIO()
+    with override_settings(DEBUG=True):
+        call_command("anonymize", stdout=out)
+    after = Attachment.objects.get()
+    assert after.filename == "匿名化した添付ファイル1.pdf" and after.content_type == "application/pdf"
+    assert after.blob != before.blob and after.blob_key != before.blob_key
+    content = blob_read(after, sha256=after.sha256, size=after.size)
+    assert content.startswith(b"%PDF") and content != PDF and after.size == len(content)
+    # The original file is left where it was (the store may not be the copy's own) and the command says so.
+    assert blob_storage().exists(before.blob)
+    assert "添付ファイル: 1 件" in out.getvalue() and "元の添付ファイル 1 件" in out.getvalue()
+    assert "髙橋一郎" not in out.getvalue()

@@ -15,7 +15,7 @@ class Command(BaseCommand):
         "本番データベースのコピーを開発用に匿名化する。氏名（漢字とかなを対で）、連絡先、住所、メールアドレス、"
         "健康上の配慮などの自由記述を架空の値に置き換え（同じ値は同じ架空の値に）、生年月日は同じ学年の範囲で"
         "ずらす。全員のパスワードを開発用の1つに設定し、二要素認証の端末・パスキー・APIトークン・セッションを削除し、"
-        "監査ログの詳細を消して連鎖を封印し直す。本番のように見える（KOMU_DEBUG が無効）データベースでは "
+        "監査ログの詳細を消して連鎖を封印し直し、添付ファイルを置き換え用の PDF にする。本番のように見える（KOMU_DEBUG が無効）データベースでは "
         "--i-understand-this-is-a-copy なしには実行しない。"
     )
 
@@ -36,6 +36,12 @@ class Command(BaseCommand):
         removed = "、".join(f"{k} {n}" for k, n in report.removed.items() if n) or "なし"
         self.stdout.write(f"削除: {removed}")
         self.stdout.write(f"監査ログ: {report.audit_events} 件の詳細を消去し、連鎖を封印し直しました。")
+        self.stdout.write(f"添付ファイル: {report.attachments} 件を置き換え用の PDF にしました（ファイル名も置き換え）。")
+        if report.originals_in_store:
+            self.stdout.write(self.style.WARNING(
+                f"元の添付ファイル {report.originals_in_store} 件が保存先（KOMU_STORAGE）に残っています。"
+                "本番と別の、このコピー用の保存先であることを確かめてから `komu blobs gc --grace-hours 0` で"
+                "削除してください。"))
         if connection.vendor == "postgresql":
             self.stdout.write("PostgreSQL: 古い行の版がディスクに残らないよう、続けて VACUUM FULL を実行してください。")
         self.stdout.write(self.style.SUCCESS(
