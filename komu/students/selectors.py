@@ -587,6 +587,41 @@ def guardian_get_for_edit(*, actor: Actor, student_id: Any, guardian_id: Any) ->
                         address=g.address)
 
 
+@dataclass(frozen=True)
+class GuardianUnlinkView:
+    """What the unlink page shows of a guardian: who it is, and whether the link may go at all."""
+
+    guardian_id: uuid.UUID
+    name: str
+    relationship: str
+    priority: int
+    last_of_enrolled: bool  # the only guardian of an enrolled pupil: add the new one first
+
+
+def guardian_get_for_unlink(*, actor: Actor, student_id: Any, guardian_id: Any) -> GuardianUnlinkView:
+    """One guardian of a pupil the actor may edit, as the unlink page shows it (name, 続柄, 連絡順位; the read of
+    the name is recorded, nothing more is read)."""
+    student = scope.get_in_scope(
+        scope.students_for(actor, roles.STUDENTS_EDIT).filter(
+            pk__in=scope.students_for(actor, roles.GUARDIANS_VIEW_CONTACT).values("pk")
+        ).select_related("school"),
+        pk=student_id,
+    )
+    links = GuardianLink.objects.filter(student=student)
+    link = scope.get_in_scope(links.select_related("guardian"), guardian_id=guardian_id)
+    g = link.guardian
+    with transaction.atomic():
+        audit_record(
+            actor=actor.user, action="students.guardian.viewed", obj=g, fields=["name", "relationship"],
+            detail={"student_id": str(student.pk), "purpose": "unlink"},
+            scope=Scope(school_id=student.school_id, board_id=student.school.board_id),
+        )
+    return GuardianUnlinkView(
+        guardian_id=g.pk, name=f"{g.family_name} {g.given_name}", relationship=link.relationship,
+        priority=link.priority, last_of_enrolled=student.is_active and not links.exclude(pk=link.pk).exists(),
+    )
+
+
 def rollover_default_from_year(*, actor: Actor, school_id: Any) -> int:
     """The 年度 the roll-over screen starts from: this one, except early in a new 年度 (April–June) when last
     year's roll-over has not been run yet — a school that missed it in March does it first thing in April."""

@@ -279,6 +279,7 @@ def _url(world: World, student_key: str = "a1_first", guardian_key: str = "guard
 
 
 def test_the_record_offers_unlinking_and_the_form_asks_for_the_reason(signed_in: Any, world: World) -> None:
+    _second_guardian(world)
     client = signed_in("principal_a")
     detail = client.get(reverse("students:detail", kwargs={"student_id": world.students["a1_first"].pk}))
     page = detail.content.decode()
@@ -291,15 +292,30 @@ def test_the_record_offers_unlinking_and_the_form_asks_for_the_reason(signed_in:
     assert "陽子" in form
     # The page says what to do instead when the guardian is the last one, with the way to add the new one.
     assert reverse("students:guardian_add", kwargs={"student_id": world.students["a1_first"].pk}) in form
+    # Reading the page records the guardian's name, not the contacts it does not show.
+    viewed = AuditEvent.objects.filter(action="students.guardian.viewed").latest("id")
+    assert viewed.fields == ["name", "relationship"] and viewed.detail["purpose"] == "unlink"
     # Blank reason: the error sits next to the field and nothing changes.
     response = client.post(_url(world), {"reason": ""})
     assert response.status_code == 200
     assert "解除の理由を入力してください" in response.content.decode()
-    # The last guardian: the message says what to do.
+    assert GuardianLink.objects.filter(guardian=world.guardians["guardian_a"]).exists()
+
+
+def test_the_only_guardian_of_an_enrolled_pupil_is_not_offered_for_unlinking(signed_in: Any, world: World) -> None:
+    client = signed_in("principal_a")
+    detail = client.get(reverse("students:detail", kwargs={"student_id": world.students["a1_first"].pk}))
+    assert _url(world) not in detail.content.decode()
+    # Reached by its address, the page says why and what to do first, with no form to submit.
+    page = client.get(_url(world)).content.decode()
+    assert "ただ一人の保護者のため、関連付けを解除できません" in page
+    assert reverse("students:guardian_add", kwargs={"student_id": world.students["a1_first"].pk}) in page
+    assert 'name="reason"' not in page
+    # A POST anyway changes nothing.
     response = client.post(_url(world), {"reason": "親権者の変更"})
     assert response.status_code == 200
-    assert "先に新しい保護者を「保護者を追加」で登録してから" in response.content.decode()
     assert GuardianLink.objects.filter(guardian=world.guardians["guardian_a"]).exists()
+    assert not AuditEvent.objects.filter(action="students.guardian.unlinked").exists()
 
 
 def test_the_form_unlinks_and_returns_to_the_record(signed_in: Any, world: World) -> None:

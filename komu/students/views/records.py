@@ -232,10 +232,11 @@ def guardian_unlink(request: HttpRequest, student_id: uuid.UUID, guardian_id: uu
     if not actor.has(roles.GUARDIANS_VIEW_CONTACT):
         raise Http404
     try:
-        current = selectors.guardian_get_for_edit(actor=actor, student_id=access.student_id, guardian_id=guardian_id)
+        current = selectors.guardian_get_for_unlink(actor=actor, student_id=access.student_id,
+                                                    guardian_id=guardian_id)
     except NotFoundOrNoAccess:
         raise Http404 from None
-    if request.method == "POST":
+    if request.method == "POST" and not current.last_of_enrolled:
         form = GuardianUnlinkForm(request.POST)
         if form.is_valid():
             try:
@@ -246,8 +247,7 @@ def guardian_unlink(request: HttpRequest, student_id: uuid.UUID, guardian_id: uu
             except (ValidationFailed, PermissionDeniedError) as exc:
                 _put_errors(form, exc)
             else:
-                name = f"{current.family_name} {current.given_name}"
-                messages.success(request, _("%(name)sさんとの関連付けを解除しました。") % {"name": name})
+                messages.success(request, _("%(name)sさんとの関連付けを解除しました。") % {"name": current.name})
                 if result.account_deactivated:
                     messages.info(request, _("この保護者には関連付けられた児童生徒がいなくなったため、"
                                              "保護者用アカウントを無効にしました。"))
