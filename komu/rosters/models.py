@@ -234,6 +234,12 @@ class RosterAmendment(PersonalDataModel):
     # JSON {"field": message}: parts of an accepted change the registry could not take (e.g. the 入学予定日 once
     # the school year has begun), left for the school to handle by hand.
     not_applied = EncryptedTextField("反映できなかった項目", blank=True, default="")
+    # The school's note that it has handled those parts by hand (e.g. recorded as 学籍の異動), and who and when.
+    not_applied_resolved_at = models.DateTimeField("対応済みにした日時", null=True, blank=True)
+    not_applied_resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    not_applied_note = EncryptedTextField("対応の内容", blank=True, default="")
 
     class Meta:
         ordering = ["created_at"]

@@ -486,7 +486,8 @@ def roster_detail(*, actor: Actor, roster_id: Any) -> RosterDetail:
                                         name=name, diff=_diff_rows(amendment.changes)))
     labels = {**RECORD_LABELS, **FLAG_LABELS}
     unapplied = []
-    for amendment in (RosterAmendment.objects.filter(roster=roster, accepted_at__isnull=False)
+    for amendment in (RosterAmendment.objects.filter(roster=roster, accepted_at__isnull=False,
+                                                     not_applied_resolved_at__isnull=True)
                       .exclude(not_applied="").order_by("accepted_at")):
         row = by_id.get(amendment.roster_entry_id)
         name = f"{row.record['family_name']} {row.record['given_name']}" if row else ""

@@ -25,7 +25,7 @@ from komu.access import roles, scope
 from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
 from komu.core.errors import NotFoundOrNoAccess, ValidationFailed
-from komu.core.text import TextError, check_name
+from komu.core.text import TextError, check_name, reject_control_chars
 from komu.core.wareki import fiscal_year_bounds
 from komu.rosters.models import RECORD_KEYS, GakureiboEntry, Roster, RosterAmendment, RosterEntry
 from komu.rosters.records import RECORD_LABELS, record_diff, record_json
@@ -610,6 +610,54 @@ def _move_admission(actor: Actor, roster_entry: RosterEntry, student: Student, n
     except ValidationFailed as exc:
         return " ".join(exc.errors.get("date") or [str(exc)])
     return ""
+
+
+_MAX_NOTE = 500
+
+
+@transaction.atomic
+def roster_amendment_unapplied_resolve(*, actor: Actor, amendment_id: Any, note: str) -> RosterAmendment:
+    """対応済み: the school has handled by hand the parts of an accepted change the registry could not take (e.g.
+    a 入学予定日 changed after the year began, recorded as 学籍の異動 or confirmed with the board as not needed).
+    The note says what was done; the item leaves the roster's to-do list and the audit trail keeps who and when.
+    Marking it twice does nothing."""
+    scope.require(actor, roles.ROSTERS_RECEIVE)
+    amendment: RosterAmendment = scope.get_in_scope(
+        RosterAmendment.objects.select_for_update(of=("self",))
+        .filter(roster__in=rosters_receivable(actor))
+        .select_related("roster"),
+        pk=amendment_id,
+    )
+    if amendment.not_applied_resolved_at is not None:
+        return amendment
+    if amendment.accepted_at is None or not amendment.problems:
+        raise ValidationFailed(_("この変更には、学校で対応する項目がありません。"))
+    text = (note or "").strip()
+    problems: list[str] = []
+    if not text:
+        problems.append(_("どう対応したかを入力してください（例: 学籍の異動として記録した、教育委員会と確認し不要とした）。"))
+    elif len(text) > _MAX_NOTE:
+        problems.append(_("対応の内容は%(n)d文字以内で入力してください。") % {"n": _MAX_NOTE})
+    else:
+        try:
+            reject_control_chars(text, _("対応の内容"), allow="\r\n")
+        except TextError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ValidationFailed(_("入力内容を確認してください。"), errors={"note": problems})
+    amendment.not_applied_resolved_at = timezone.now()
+    amendment.not_applied_resolved_by = actor.user
+    amendment.not_applied_note = text
+    amendment.save(update_fields=["not_applied_resolved_at", "not_applied_resolved_by", "not_applied_note",
+                                  "updated_at"])
+    audit_record(
+        actor=actor.user, action="rosters.amendment.unapplied_resolved", obj=amendment,
+        fields=sorted(amendment.problems),
+        detail={"roster_id": str(amendment.roster_id), "roster_entry_id": str(amendment.roster_entry_id),
+                "note": text[:200]},
+        scope=_audit_scope(amendment.roster),
+    )
+    return amendment
 
 
 def _apply_change_to_pupil(actor: Actor, roster_entry: RosterEntry, new: Mapping[str, Any],

@@ -508,3 +508,25 @@ def test_a_changed_entry_date_after_the_year_began_is_left_for_the_school(
     # Applying it again changes nothing.
     roster_amendment_accept(actor=admin, amendment_id=amendment.pk)
     assert AuditEvent.objects.filter(action="rosters.amendment.accepted").count() == 1
+
+    # The school handles it by hand and says how; without a note nothing changes and the message says what to write.
+    resolve = reverse("rosters:school_amendment_unapplied_resolve", kwargs={"amendment_id": amendment.pk})
+    roster_page = reverse("rosters:school_roster", kwargs={"roster_id": amendment.roster_id})
+    assert "どう対応したか" in client.get(roster_page).content.decode()
+    page = client.post(resolve, {"roster": amendment.roster_id, "note": "  "}, follow=True)
+    assert "どう対応したかを入力してください" in page.content.decode()
+    amendment.refresh_from_db()
+    assert amendment.not_applied_resolved_at is None
+    page = client.post(resolve, {"roster": amendment.roster_id, "note": "学籍の異動（入学日の訂正）として記録した"},
+                       follow=True)
+    assert page.redirect_chain[-1][0] == roster_page and "対応済みにしました" in page.content.decode()
+    assert "反映できなかった変更（学校での対応が必要）" not in page.content.decode()
+    amendment.refresh_from_db()
+    assert amendment.not_applied_resolved_at is not None and amendment.not_applied_resolved_by is not None
+    assert amendment.not_applied_note == "学籍の異動（入学日の訂正）として記録した"
+    event = AuditEvent.objects.get(action="rosters.amendment.unapplied_resolved")
+    assert event.fields == ["entry_date"] and event.detail["note"] == amendment.not_applied_note
+    # Twice does nothing; another school's staff cannot reach it.
+    client.post(resolve, {"roster": amendment.roster_id, "note": "再度"})
+    assert AuditEvent.objects.filter(action="rosters.amendment.unapplied_resolved").count() == 1
+    assert signed_in("principal_b").post(resolve, {"note": "x"}).status_code == 404

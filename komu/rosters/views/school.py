@@ -120,9 +120,34 @@ def school_amendment_accept(request: HttpRequest, amendment_id: uuid.UUID) -> Ht
     return redirect("rosters:school_roster", roster_id=amendment.roster_id)
 
 
+@login_required
+@require_capability(roles.ROSTERS_RECEIVE)
+@require_POST
+def school_amendment_unapplied_resolve(request: HttpRequest, amendment_id: uuid.UUID) -> HttpResponse:
+    """対応済みにする: the school says how it handled the parts of a change the registry could not take."""
+    actor = get_actor(request.user)
+    try:
+        amendment = services.roster_amendment_unapplied_resolve(
+            actor=actor, amendment_id=amendment_id, note=request.POST.get("note", "")
+        )
+    except NotFoundOrNoAccess:
+        raise Http404 from None
+    except (ValidationFailed, PermissionDeniedError) as exc:
+        errors = getattr(exc, "errors", {}) or {}
+        messages.error(request, " ".join(errors.get("note") or [str(exc)]))
+        roster_id = request.POST.get("roster") or ""
+        if roster_id.isdigit():
+            return redirect("rosters:school_roster", roster_id=int(roster_id))
+        return redirect("rosters:school_inbox")
+    messages.success(request, _("対応済みにしました。"))
+    return redirect("rosters:school_roster", roster_id=amendment.roster_id)
+
+
 urlpatterns: list[URLPattern] = [
     path("inbox/", school_inbox, name="school_inbox"),
     path("inbox/<int:roster_id>/", school_roster, name="school_roster"),
     path("inbox/<int:roster_id>/accept/", school_roster_accept, name="school_roster_accept"),
     path("inbox/amendments/<uuid:amendment_id>/accept/", school_amendment_accept, name="school_amendment_accept"),
+    path("inbox/amendments/<uuid:amendment_id>/resolve/", school_amendment_unapplied_resolve,
+         name="school_amendment_unapplied_resolve"),
 ]
