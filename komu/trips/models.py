@@ -56,7 +56,14 @@ class TripParticipant(TimestampedModel):
 
 class TripChaperone(TimestampedModel):
     """引率者: a staff member of the school who reads the contacts during the window, until revoked. The lost-phone
-    code (kept as a hash only) lets them report the loss from any device without signing in."""
+    code (kept as a hash only) lets them report the loss from any device without signing in.
+
+    One row is one time a person was a chaperone of the trip (from `created_at`). Removing them when the trip is
+    edited (解除) keeps the row with `removed_at`/`removed_by`, so the trip's page can say who could read the
+    contacts and until when; a removed row grants nothing, and every lookup of chaperones filters on
+    `removed_at__isnull=True` (komu.trips.selectors and services). Adding the same person again makes a new row,
+    hence the uniqueness only among rows not removed. Revocation (取消, lost phone) is different: the chaperone
+    stays on the trip, refused, and cannot be chosen again."""
 
     trip = models.ForeignKey(Trip, on_delete=models.CASCADE, related_name="chaperones")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
@@ -67,9 +74,13 @@ class TripChaperone(TimestampedModel):
     revoke_reason = models.CharField("取消の理由", max_length=200, blank=True, default="")
     lost_code_hash = models.CharField("紛失届コード（ハッシュ）", max_length=64, blank=True, default="",
                                       db_index=True)
+    removed_at = models.DateTimeField("解除日時", null=True, blank=True)
+    removed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name="解除した人")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["trip", "user"], name="uniq_trip_chaperone")]
+        constraints = [models.UniqueConstraint(fields=["trip", "user"], condition=models.Q(removed_at__isnull=True),
+                                               name="uniq_trip_chaperone_current")]
         verbose_name = "引率者"
         verbose_name_plural = "引率者"
 

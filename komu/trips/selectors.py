@@ -1,11 +1,16 @@
 """Reads of 校外活動: the trips a person manages or accompanies, one trip, the nurse's list of participants' health
 notes, and the chaperone's sheet (contacts and released health notes) — the sheet only inside the window, only for
-a chaperone not revoked, checked on every request and audited as "trips.contacts.viewed"."""
+a chaperone not revoked, checked on every request and audited as "trips.contacts.viewed".
+
+A chaperone removed from a trip (解除) keeps their row, marked `removed_at`: every read that decides what a person
+may do as a chaperone filters `removed_at__isnull=True`, so a removed chaperone is no chaperone at all (the sheet
+answers 404, as it did when the row was deleted); only the trip's page lists them, to those who manage the trip."""
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
@@ -73,6 +78,16 @@ class ChaperoneLine:
 
 
 @dataclass(frozen=True)
+class RemovedChaperoneLine:
+    """解除した引率者: who could read the contacts until `removed_at`, and who removed them."""
+
+    name: str
+    added_at: datetime.datetime
+    removed_at: datetime.datetime
+    removed_by: str
+
+
+@dataclass(frozen=True)
 class IncidentLine:
     id: object
     reported_at: datetime.datetime
@@ -90,6 +105,8 @@ class TripSummary:
     chaperones: list[ChaperoneLine]
     classes: list[str]
     incidents: list[IncidentLine]
+    manages: bool = False
+    removed_chaperones: list[RemovedChaperoneLine] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -99,14 +116,28 @@ class TripSummary:
         return "after" if now >= self.trip.ends_at else "open"
 
 
+def _person(user: Any) -> str:
+    return f"{user.display_name}（{user.username}）" if user.display_name else str(user.username)
+
+
 def trip_summary(*, actor: Actor, trip_id: object) -> TripSummary:
-    """A trip's counts and chaperones (no pupils' personal data)."""
+    """A trip's counts and current chaperones (no pupils' personal data). For those who manage the trip
+    (managed_trips) also the chaperones removed from it, with who removed them and when, newest first: who could
+    read the contacts, and until when."""
     trip = trip_get_for(actor=actor, trip_id=trip_id)
-    chaperones = [
-        ChaperoneLine(c.pk, c.user_id, f"{c.user.display_name}（{c.user.username}）" if c.user.display_name
-                      else c.user.username, c.revoked_at, c.revoke_reason, bool(c.lost_code_hash))
-        for c in trip.chaperones.select_related("user").order_by("pk")
-    ]
+    manages = managed_trips(actor=actor).filter(pk=trip.pk).exists()
+    rows = trip.chaperones.select_related("user", "removed_by").order_by("pk")
+    if not manages:
+        rows = rows.filter(removed_at__isnull=True)
+    chaperones, removed = [], []
+    for c in rows:
+        if c.removed_at is None:
+            chaperones.append(ChaperoneLine(c.pk, c.user_id, _person(c.user), c.revoked_at, c.revoke_reason,
+                                            bool(c.lost_code_hash)))
+        else:
+            removed.append(RemovedChaperoneLine(_person(c.user), c.created_at, c.removed_at,
+                                                _person(c.removed_by) if c.removed_by else "—"))
+    removed.sort(key=lambda line: line.removed_at, reverse=True)
     return TripSummary(
         trip=trip, participant_count=trip.participants.count(), released_count=trip.health_releases.count(),
         chaperones=chaperones, classes=[str(c) for c in trip.classes.order_by("grade_code", "sort_order", "name")],
@@ -115,6 +146,7 @@ def trip_summary(*, actor: Actor, trip_id: object) -> TripSummary:
                          i.get_channel_display(), i.person_count, i.privacy_incident)
             for i in trip.incidents.select_related("chaperone__user")
         ],
+        manages=manages, removed_chaperones=removed,
     )
 
 
@@ -123,7 +155,7 @@ def my_trips(*, actor: Actor) -> list[TripChaperone]:
     if not actor.has(roles.TRIPS_ACCOMPANY):
         return []
     since = timezone.now() - datetime.timedelta(days=7)
-    return list(TripChaperone.objects.filter(user=actor.user, trip__ends_at__gte=since)
+    return list(TripChaperone.objects.filter(user=actor.user, removed_at__isnull=True, trip__ends_at__gte=since)
                 .select_related("trip__school").order_by("trip__starts_at"))
 
 
@@ -213,7 +245,8 @@ def chaperone_sheet(*, actor: Actor, trip_id: object) -> Sheet:
     if not actor.has(roles.TRIPS_ACCOMPANY):
         raise NotFoundOrNoAccess("見つかりません。")
     chaperone = scope.get_in_scope(
-        TripChaperone.objects.select_related("trip__school").filter(user=actor.user), trip_id=trip_id)
+        TripChaperone.objects.select_related("trip__school").filter(user=actor.user, removed_at__isnull=True),
+        trip_id=trip_id)
     trip = chaperone.trip
     now = timezone.now()
     audit_scope = Scope(school_id=trip.school_id, board_id=trip.school.board_id)
@@ -336,7 +369,7 @@ def trip_edit_form(*, actor: Actor, trip_id: object) -> EditForm:
     on_their_own = sorted(Student.objects.filter(
         pk__in=trip.participants.exclude(student__memberships__homeroom_class__in=classes).values("student_id"),
     ), key=lambda s: s.full_kana)
-    all_chaperones = list(trip.chaperones.select_related("user").order_by("pk"))
+    all_chaperones = list(trip.chaperones.filter(removed_at__isnull=True).select_related("user").order_by("pk"))
     chaperones = [c for c in all_chaperones if c.revoked_at is None]
     reachable = {str(pk) for pk in scope.students_for(actor, roles.STUDENTS_VIEW)
                  .filter(pk__in=[s.pk for s in on_their_own], is_active=True).values_list("pk", flat=True)}

@@ -1,6 +1,7 @@
-"""Writes of 校外活動: setting up and editing a trip (participants, chaperones), the nurse's release of health notes, the
-principal's revocation of a chaperone, the lost-phone report (signed in elsewhere, or with the one-time code) and
-the issue of that code. Each checks capability and scope and audits in the same transaction."""
+"""Writes of 校外活動: setting up and editing a trip (participants, chaperones added and removed — a removed
+chaperone's row is kept, marked removed), the nurse's release of health notes, the principal's revocation of a
+chaperone, the lost-phone report (signed in elsewhere, or with the one-time code) and the issue of that code. Each
+checks capability and scope and audits in the same transaction."""
 
 from __future__ import annotations
 
@@ -79,7 +80,8 @@ class _Checked:
 def _check(actor: Actor, data: TripData, *, trip: Trip | None = None) -> _Checked:
     """The rules shared by setting up and editing a trip; ValidationFailed with every field's message. When
     editing, what the trip already has (its classes, participants and chaperones not revoked) stays choosable even
-    if the actor no longer reaches it; a chaperone the principal revoked cannot be chosen again."""
+    if the actor no longer reaches it; a chaperone the principal revoked cannot be chosen again. A chaperone
+    removed earlier is like anyone else: choosable again while on the school's staff."""
     errors: dict[str, list[str]] = {}
     title = (data.title or "").strip()
     starts_at, ends_at = data.starts_at, data.ends_at
@@ -130,7 +132,7 @@ def _check(actor: Actor, data: TripData, *, trip: Trip | None = None) -> _Checke
     staff = {str(u.pk): u for u in staff_of(school)} if school else {}
     revoked: set[str] = set()
     if trip is not None:
-        for c in trip.chaperones.select_related("user"):
+        for c in trip.chaperones.filter(removed_at__isnull=True).select_related("user"):
             if c.revoked_at is None:
                 staff.setdefault(str(c.user_id), c.user)
             else:
@@ -183,9 +185,11 @@ def trip_create(*, actor: Actor, title: str, starts_at: datetime.datetime, ends_
 
 def trip_update(*, actor: Actor, trip_id: object, data: TripData) -> Trip:
     """Edit a trip not yet ended, with the rules of setting up. Takes effect on the chaperones' next request: a
-    narrowed window is checked against the stored one, a removed chaperone has no access any more (their row goes;
-    chaperones the principal revoked stay revoked). Pupils no longer taking part lose their released health notes.
-    Audited "trips.trip.updated" with old → new for the name, window and classes, and the ids added and removed."""
+    narrowed window is checked against the stored one, a removed chaperone has no access any more — their row is
+    kept with who removed them and when (the trip's page lists them), their lost-phone code is void, and adding
+    them again later makes a new row; chaperones the principal revoked stay revoked. Pupils no longer taking part
+    lose their released health notes. Audited "trips.trip.updated" with old → new for the name, window and classes,
+    and the ids added and removed."""
     if not actor.has(roles.TRIPS_MANAGE):
         raise PermissionDeniedError(_("校外活動を変更する権限がありません。"))
     with transaction.atomic():
@@ -209,13 +213,16 @@ def trip_update(*, actor: Actor, trip_id: object, data: TripData) -> Trip:
         if removed:
             trip.participants.filter(student_id__in=removed).delete()
             dropped_notes, _n = trip.health_releases.filter(student_id__in=removed).delete()
-        current = {str(c.user_id): c for c in trip.chaperones.filter(revoked_at__isnull=True)}
+        # Locked so that a revocation at the same moment either comes first (the chaperone stays, revoked) or
+        # finds the row removed (404), never both.
+        current = {str(c.user_id): c for c in trip.chaperones.select_for_update()
+                   .filter(revoked_at__isnull=True, removed_at__isnull=True)}
         chaperones_added = sorted(set(checked.chaperones) - set(current))
         chaperones_removed = sorted(set(current) - set(checked.chaperones))
         TripChaperone.objects.bulk_create([TripChaperone(trip=trip, user=checked.chaperones[c])
                                            for c in chaperones_added])
-        if chaperones_removed:
-            trip.chaperones.filter(pk__in=[current[c].pk for c in chaperones_removed]).delete()
+        for user_id in chaperones_removed:
+            _remove(current[user_id], actor.user)
         if changes or added or removed or chaperones_added or chaperones_removed:
             fields = sorted(changes) + (["participants"] if added or removed else []) + (
                 ["chaperones"] if chaperones_added or chaperones_removed else []) + (
@@ -287,7 +294,7 @@ def trip_chaperone_revoke(*, actor: Actor, chaperone_id: object, reason: str) ->
     with transaction.atomic():
         chaperone = scope.get_in_scope(
             TripChaperone.objects.select_related("trip__school").select_for_update()
-            .filter(trip__school__in=schools), pk=chaperone_id,
+            .filter(trip__school__in=schools, removed_at__isnull=True), pk=chaperone_id,
         )
         if chaperone.revoked_at is not None:
             return chaperone
@@ -297,6 +304,15 @@ def trip_chaperone_revoke(*, actor: Actor, chaperone_id: object, reason: str) ->
                      detail={"chaperone_user_id": str(chaperone.user_id), "reason": text},
                      scope=_scope(chaperone.trip))
     return chaperone
+
+
+def _remove(chaperone: TripChaperone, by: Any) -> None:
+    """解除: the row stays as the record that this person could read the contacts until now."""
+    chaperone.removed_at = timezone.now()
+    chaperone.removed_by = by
+    chaperone.lost_code_hash = ""
+    chaperone.full_clean()
+    chaperone.save(update_fields=["removed_at", "removed_by", "lost_code_hash", "updated_at"])
 
 
 def _revoke(chaperone: TripChaperone, by: Any, reason: str) -> None:
@@ -323,8 +339,8 @@ def trip_lost_code_issue(*, actor: Actor, trip_id: object) -> str:
 def _own_chaperone(actor: Actor, trip_id: object) -> TripChaperone:
     if not actor.has(roles.TRIPS_ACCOMPANY):
         raise PermissionDeniedError(_("引率者ではありません。"))
-    chaperone = scope.get_in_scope(TripChaperone.objects.select_related("trip__school").filter(user=actor.user),
-                                   trip_id=trip_id)
+    chaperone = scope.get_in_scope(TripChaperone.objects.select_related("trip__school")
+                                   .filter(user=actor.user, removed_at__isnull=True), trip_id=trip_id)
     if chaperone.revoked_at is not None:
         raise PermissionDeniedError(_("この校外活動の閲覧は取り消されています。"))
     return chaperone
@@ -359,7 +375,8 @@ def trip_phone_lost_report_by_code(*, code: str, note: str = "") -> TripIncident
     with transaction.atomic():
         chaperone = scope.get_in_scope(
             TripChaperone.objects.select_related("trip__school").select_for_update()
-            .filter(revoked_at__isnull=True).exclude(lost_code_hash=""), lost_code_hash=digest,
+            .filter(revoked_at__isnull=True, removed_at__isnull=True).exclude(lost_code_hash=""),
+            lost_code_hash=digest,
         )
         return _incident(chaperone, reported_by=None, channel="code", note=(note or "").strip())
 

@@ -148,8 +148,7 @@ def trip_detail(request: HttpRequest, trip_id: int) -> HttpResponse:
     summary = selectors.trip_summary(actor=actor, trip_id=trip_id)
     return render(request, "trips/detail.html", {
         "s": summary, "trip": summary.trip, "can_revoke": actor.has(roles.TRIPS_REVOKE),
-        "can_edit": summary.state != "after" and selectors.managed_trips(actor=actor).filter(
-            pk=summary.trip.pk).exists(),
+        "can_edit": summary.state != "after" and summary.manages,
         "can_report": actor.has(roles.PRIVACY_INCIDENTS),
         "can_release": actor.has(roles.TRIPS_HEALTH_RELEASE),
         "breadcrumbs": [{"label": _("校外活動"), "url": reverse("trips:list")},

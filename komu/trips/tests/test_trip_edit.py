@@ -1,5 +1,6 @@
 """Editing a 校外活動: the rules of setting up, scope (out of reach answers as missing), a trip that has ended
-stays as it was, the audit event with old → new, and changes that take effect on the chaperones' next request."""
+stays as it was, the audit event with old → new, and changes that take effect on the chaperones' next request; a
+removed chaperone stays on record (who removed them, when) without any access, and can be added again."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from komu.access.scope import get_actor
 from komu.audit.models import AuditEvent
+from komu.core import wareki
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
 from komu.testing.world import World
 from komu.trips import selectors, services
@@ -47,7 +49,7 @@ def _data(world: World, trip: Trip, **changes: Any) -> services.TripData:
         "ends_at": trip.ends_at,
         "class_ids": [c.pk for c in trip.classes.all()],
         "student_ids": [],
-        "chaperone_ids": [c.user_id for c in trip.chaperones.filter(revoked_at__isnull=True)],
+        "chaperone_ids": [c.user_id for c in trip.chaperones.filter(revoked_at__isnull=True, removed_at__isnull=True)],
     }
     values.update(changes)
     return services.TripData(**values)
@@ -109,6 +111,110 @@ def test_removed_chaperone_loses_access_at_once_and_added_one_reads(world: World
     assert event.detail["chaperone_ids_removed"] == [str(world.user("teacher_a").pk)]
     assert event.detail["chaperone_ids_added"] == [str(world.user("vice_principal_a").pk)]
     assert "chaperones" in event.fields
+    # The row stays, marked removed by the editor.
+    removed = TripChaperone.objects.get(trip=trip, user=world.user("teacher_a"))
+    assert removed.removed_by == world.user("homeroom_a1") and removed.removed_at is not None
+    assert removed.revoked_at is None
+
+
+def test_removal_and_its_audit_event_commit_together(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    trip = _trip(world, chaperones=("teacher_a", "nurse_a"))
+
+    def failing_audit(**kwargs: Any) -> None:
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(services, "audit_record", failing_audit)
+    with pytest.raises(RuntimeError):
+        services.trip_update(
+            actor=get_actor(world.user("homeroom_a1")),
+            trip_id=trip.pk,
+            data=_data(world, trip, chaperone_ids=[world.user("nurse_a").pk]),
+        )
+    assert TripChaperone.objects.get(trip=trip, user=world.user("teacher_a")).removed_at is None
+
+
+def test_a_removed_chaperone_has_no_way_in(world: World, signed_in: Any) -> None:
+    trip = _trip(world, chaperones=("teacher_a", "nurse_a"))
+    teacher = get_actor(world.user("teacher_a"))
+    code = services.trip_lost_code_issue(actor=teacher, trip_id=trip.pk)
+    row = TripChaperone.objects.get(trip=trip, user=world.user("teacher_a"))
+    services.trip_update(
+        actor=get_actor(world.user("homeroom_a1")),
+        trip_id=trip.pk,
+        data=_data(world, trip, chaperone_ids=[world.user("nurse_a").pk]),
+    )
+    # Not on the trips list nor the home page, no sheet, no code to take, no loss to report.
+    assert selectors.my_trips(actor=teacher) == []
+    assert selectors.home_tasks(actor=teacher) == []
+    client = signed_in("teacher_a")
+    assert "連絡先を表示する" not in client.get(reverse("trips:list")).content.decode()
+    assert client.get(reverse("trips:sheet", args=[trip.pk])).status_code == 404
+    assert client.post(reverse("trips:issue_code", args=[trip.pk])).status_code == 404
+    assert client.post(reverse("trips:lost_self", args=[trip.pk])).status_code == 404
+    with pytest.raises(NotFoundOrNoAccess):
+        services.trip_phone_lost_report_by_code(code=code)
+    # Nothing left to revoke either: the principal's revocation answers as missing.
+    with pytest.raises(NotFoundOrNoAccess):
+        services.trip_chaperone_revoke(actor=get_actor(world.user("principal_a")), chaperone_id=row.pk, reason="x")
+    row.refresh_from_db()
+    assert row.lost_code_hash == "" and row.revoked_at is None and row.removed_at is not None
+    # The edit form no longer has them chosen.
+    edit = selectors.trip_edit_form(actor=get_actor(world.user("homeroom_a1")), trip_id=trip.pk)
+    assert edit.initial["chaperones"] == [str(world.user("nurse_a").pk)]
+
+
+def test_a_removed_chaperone_can_be_added_again_as_a_new_row(world: World) -> None:
+    trip = _trip(world, chaperones=("teacher_a", "nurse_a"))
+    editor = get_actor(world.user("homeroom_a1"))
+    teacher_id, nurse_id = world.user("teacher_a").pk, world.user("nurse_a").pk
+    services.trip_update(actor=editor, trip_id=trip.pk, data=_data(world, trip, chaperone_ids=[nurse_id]))
+    # The edit form offers them again (they are on the school's staff).
+    offered = [key for key, _label in selectors.trip_edit_form(actor=editor, trip_id=trip.pk)
+               .choices(selectors.setup_choices(actor=editor)).chaperones]
+    assert str(teacher_id) in offered
+    services.trip_update(
+        actor=editor, trip_id=trip.pk, data=_data(world, trip, chaperone_ids=[nurse_id, teacher_id])
+    )
+    rows = list(TripChaperone.objects.filter(trip=trip, user_id=teacher_id).order_by("pk"))
+    assert len(rows) == 2 and rows[0].removed_at is not None and rows[1].removed_at is None
+    assert selectors.chaperone_sheet(actor=get_actor(world.user("teacher_a")), trip_id=trip.pk).lines
+    events = list(AuditEvent.objects.filter(action="trips.trip.updated").order_by("occurred_at"))
+    assert events[-1].detail["chaperone_ids_added"] == [str(teacher_id)]
+    # Removed a second time: both periods are on record.
+    services.trip_update(actor=editor, trip_id=trip.pk, data=_data(world, trip, chaperone_ids=[nurse_id]))
+    summary = selectors.trip_summary(actor=editor, trip_id=trip.pk)
+    assert [c.name for c in summary.chaperones] == ["nurse_a（nurse_a）"]
+    assert [c.name for c in summary.removed_chaperones] == ["teacher_a（teacher_a）"] * 2
+    first, second = sorted(summary.removed_chaperones, key=lambda c: c.added_at)
+    assert first.added_at < first.removed_at <= second.added_at < second.removed_at
+    with pytest.raises(NotFoundOrNoAccess):
+        selectors.chaperone_sheet(actor=get_actor(world.user("teacher_a")), trip_id=trip.pk)
+
+
+def test_trip_page_lists_removed_chaperones_with_who_and_when(world: World, signed_in: Any) -> None:
+    trip = _trip(world, chaperones=("teacher_a", "nurse_a"))
+    services.trip_update(
+        actor=get_actor(world.user("vice_principal_a")),
+        trip_id=trip.pk,
+        data=_data(world, trip, chaperone_ids=[world.user("nurse_a").pk]),
+    )
+    removed_at = TripChaperone.objects.get(trip=trip, user=world.user("teacher_a")).removed_at
+    assert removed_at is not None
+    when = timezone.localtime(removed_at)
+    page = signed_in("homeroom_a1").get(reverse("trips:detail", args=[trip.pk])).content.decode()
+    section = page[page.index('id="removed-chaperones-title"'):]
+    section = section[: section.index("</section>")]
+    assert "解除した引率者" in section and "teacher_a（teacher_a）" in section
+    assert "vice_principal_a（vice_principal_a）" in section
+    assert f"{wareki.to_wareki(when.date())} {when:%H:%M}" in section
+    # The current chaperones' table no longer lists them.
+    current = page[page.index('id="chaperones"'):]
+    current = current[: current.index("</table>")]
+    assert "nurse_a（nurse_a）" in current and "teacher_a（teacher_a）" not in current
+    # The nurse reads the trip's page but does not manage the trip: no history for her.
+    nurse = signed_in("nurse_a").get(reverse("trips:detail", args=[trip.pk])).content.decode()
+    assert "解除した引率者" not in nurse and "teacher_a（teacher_a）" not in nurse
+    assert selectors.trip_summary(actor=get_actor(world.user("nurse_a")), trip_id=trip.pk).removed_chaperones == []
 
 
 def test_a_revoked_chaperone_stays_revoked(world: World) -> None:
