@@ -1,7 +1,8 @@
 """校外活動 and traceable printing end to end in a real browser, in Japanese (issue 7, "Done means"): a homeroom
 teacher sets up a two-day trip for their class (and a trip next week); a chaperone on a phone-sized screen sees
 the contacts only during the window; the principal revokes that chaperone and the phone loses access on its next
-request; the class's contact list printed with a reason carries its watermark and serial; "紛失を報告" on that
+request; the principal removes another chaperone, and the trip's page lists them under 解除した引率者 with who and
+when; the class's contact list printed with a reason carries its watermark and serial; "紛失を報告" on that
 serial lists exactly the class's pupils and the fields, and opens the drafted PPC report with its due dates."""
 
 from __future__ import annotations
@@ -136,6 +137,21 @@ def test_trip_contacts_revocation_and_a_traceable_printed_list(browser: Any, kom
             expect(phone.get_by_text("取り消されました", exact=False)).to_be_visible()
             assert phone.locator("a[href^='tel:']").count() == 0
             _shot(phone, "07_phone_revoked")
+
+            # The principal replaces the homeroom teacher as chaperone: the trip's page keeps who was removed.
+            principal.goto(f"{server.base_url}/trips/{trip_id}/edit/")
+            principal.get_by_label(re.compile(r"（demo-homeroom）")).uncheck()
+            principal.get_by_label(re.compile(r"（demo-nurse）")).check()
+            principal.get_by_role("button", name="変更を保存する").click()
+            principal.wait_for_url(re.compile(rf"/trips/{trip_id}/$"))
+            removed = principal.locator("#removed-chaperones")
+            expect(principal.get_by_role("heading", name="解除した引率者")).to_be_visible()
+            expect(removed.get_by_role("row").filter(has_text="（demo-homeroom）")).to_contain_text(
+                "（demo-principal）")
+            expect(removed).to_contain_text("令和")
+            expect(principal.locator("#chaperones")).not_to_contain_text("（demo-homeroom）")
+            _shot(principal, "07b_removed_chaperones")
+            assert axe_violations(principal) == []
 
             # The printed list: outstanding in the principal's register; reported lost, it shows its persons.
             principal.goto(f"{server.base_url}/disclosures/")
