@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from django.utils.translation import gettext, gettext_noop
+
 from komu.core.text import TextError
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "BoardCode",
     "CodeError",
     "SchoolCode",
+    "grade_display",
     "grade_label",
     "grades_for_school_type",
     "is_prefectural_board_code",
@@ -290,12 +293,26 @@ def is_prefectural_board_code(code: str, *, prefectural_number: str = PREFECTURA
 
 # --- MEXT grade codes (OneRoster Japan Profile `grades`) ---------
 
+# The Japanese labels are data as well as text: OneRoster course titles, API payloads and import files carry them
+# exactly as written here, whatever the screen's language. Screens show grade_display instead. Each label is
+# written out and marked with gettext_noop so makemessages extracts it (it cannot read an f-string).
 GRADES: Final[Mapping[str, str]] = {
-    **{f"P{n}": f"小学{n}年" for n in range(1, 7)},
-    **{f"J{n}": f"中学{n}年" for n in range(1, 4)},
-    **{f"H{n}": f"高校{n}年" for n in range(1, 4)},
+    "P1": gettext_noop("小学1年"),
+    "P2": gettext_noop("小学2年"),
+    "P3": gettext_noop("小学3年"),
+    "P4": gettext_noop("小学4年"),
+    "P5": gettext_noop("小学5年"),
+    "P6": gettext_noop("小学6年"),
+    "J1": gettext_noop("中学1年"),
+    "J2": gettext_noop("中学2年"),
+    "J3": gettext_noop("中学3年"),
+    "H1": gettext_noop("高校1年"),
+    "H2": gettext_noop("高校2年"),
+    "H3": gettext_noop("高校3年"),
     # E1–E3 are listed by the Japan Profile; read here as the kindergarten years (3–5歳児) — unconfirmed.
-    **{f"E{n}": f"幼稚園{n}年（{n + 2}歳児）" for n in range(1, 4)},
+    "E1": gettext_noop("幼稚園1年（3歳児）"),
+    "E2": gettext_noop("幼稚園2年（4歳児）"),
+    "E3": gettext_noop("幼稚園3年（5歳児）"),
 }
 
 _PRIMARY: Final = tuple(f"P{n}" for n in range(1, 7))
@@ -322,8 +339,18 @@ GRADES_BY_SCHOOL_TYPE: Final[Mapping[str, tuple[str, ...]]] = {
 
 
 def grade_label(code: str) -> str:
-    """``"P1"`` → ``"小学1年"``."""
+    """``"P1"`` → ``"小学1年"``, always in Japanese: the data form (files, OneRoster, the API)."""
     return GRADES[validate_grade_code(code)]
+
+
+def grade_display(code: str) -> str:
+    """The grade's label in the screen's language (``"P1"`` → ``"小学1年"``, English on English screens).
+
+    For pages only; what is written to files, OneRoster and the API uses :func:`grade_label`. A value that is
+    not a grade code (e.g. a blank grade on a transfer record) is shown as it is.
+    """
+    label = GRADES.get(_clean(code))
+    return gettext(label) if label is not None else code
 
 
 def grades_for_school_type(school_type: str) -> tuple[str, ...]:

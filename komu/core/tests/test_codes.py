@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.utils import translation
+from django.utils.translation import gettext
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,6 +16,7 @@ from komu.core.codes import (
     SCHOOL_TYPES,
     CodeError,
     SchoolCode,
+    grade_display,
     grade_label,
     grades_for_school_type,
     is_prefectural_board_code,
@@ -175,6 +180,34 @@ def test_grade_codes_have_japanese_labels() -> None:
     assert grade_label("P1") == "小学1年"
     assert grade_label("j3") == "中学3年"
     assert grade_label("H2") == "高校2年"
+
+
+def test_grade_display_is_the_label_through_the_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The English catalogue is filled separately; a stand-in shows that screens get the catalogue's text while
+    # grade_label, the data form, stays Japanese.
+    monkeypatch.setattr("komu.core.codes.gettext", lambda message: {"小学1年": "Grade 1"}.get(message, message))
+    assert grade_display("P1") == "Grade 1"
+    assert grade_display("p1") == "Grade 1"
+    assert grade_label("P1") == "小学1年"
+
+
+def test_grade_display_follows_the_active_language() -> None:
+    with translation.override("en"):
+        assert grade_display("J3") == gettext("中学3年")
+        assert grade_label("J3") == "中学3年"
+    with translation.override("ja"):
+        assert grade_display("J3") == "中学3年"
+
+
+def test_grade_display_shows_what_is_not_a_grade_code_as_it_is() -> None:
+    assert grade_display("") == ""
+    assert grade_display("X9") == "X9"
+
+
+def test_every_grade_label_is_a_literal_msgid_for_makemessages() -> None:
+    source = (Path(__file__).parents[1] / "codes.py").read_text(encoding="utf-8")
+    for code, label in GRADES.items():
+        assert f'"{code}": gettext_noop("{label}"),' in source
 
 
 @pytest.mark.parametrize(
