@@ -29,7 +29,8 @@ class Grant:
     school_id: int | None = None
     class_id: int | None = None
     org_code: str = ""
-    org_label: str = ""
+    org_label: str = ""  # as the API returns it; a class is named in Japanese
+    org_display: str = ""  # for pages: a class's grade in the screen's language (org_label when blank)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def get_actor(user: Any) -> Actor:
                 class_id=a.homeroom_class_id,
                 org_code=a.organisation_code,
                 org_label=a.organisation_label,
+                org_display=a.organisation_display,
             )
             for a in assignments
         ]

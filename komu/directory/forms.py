@@ -199,7 +199,7 @@ class HomeroomClassForm(forms.Form):
         grade_field = self.fields["grade_code"]
         assert isinstance(grade_field, forms.ChoiceField)
         grade_field.choices = [
-            (code, codes.GRADES[code]) for code in codes.grades_for_school_type(school_type)
+            (code, codes.grade_display(code)) for code in codes.grades_for_school_type(school_type)
         ]
 
 

@@ -203,7 +203,9 @@ class HomeroomClass(TimestampedModel):
         AUTISM_EMOTIONAL = "autism_emotional", _("自閉症・情緒障害")
 
     school_year = models.ForeignKey(SchoolYear, on_delete=models.CASCADE, related_name="classes")
-    grade_code = models.CharField(_("学年"), max_length=2, choices=list(codes.GRADES.items()))
+    grade_code = models.CharField(
+        _("学年"), max_length=2, choices=[(code, _(label)) for code, label in codes.GRADES.items()]
+    )
     name = models.CharField(_("学級名"), max_length=30)
     kind = models.CharField(_("種別"), max_length=16, choices=Kind.choices, default=Kind.REGULAR)
     special_needs_category = models.CharField(
@@ -222,7 +224,14 @@ class HomeroomClass(TimestampedModel):
         verbose_name_plural = _("学級")
 
     def __str__(self) -> str:
+        # Japanese whatever the screen's language: str() reaches API payloads, audit details, transfer records
+        # and printed documents. Pages show display_label.
         return f"{codes.grade_label(self.grade_code)} {self.name}"
+
+    @property
+    def display_label(self) -> str:
+        """「小学1年 1組」 in the screen's language: the grade translated, the class name as the school typed it."""
+        return f"{codes.grade_display(self.grade_code)} {self.name}"
 
     @property
     def school(self) -> School:
@@ -307,6 +316,13 @@ class StaffAssignment(TimestampedModel):
         if self.prefecture_id:
             return str(self.prefecture)
         return gettext("全国")
+
+    @property
+    def organisation_display(self) -> str:
+        """organisation_label for pages: a class's grade in the screen's language."""
+        if self.homeroom_class is not None:
+            return f"{self.school} {self.homeroom_class.display_label}"
+        return self.organisation_label
 
     @property
     def organisation_code(self) -> str:

@@ -290,7 +290,7 @@ def year_classes(*, school_year: SchoolYear, with_names: bool) -> list[GradeGrou
             ClassRow(klass, klass.n_pupils, teachers, bool(assigned))
         )
     return [
-        GradeGroup(grade, codes.GRADES[grade], rows)
+        GradeGroup(grade, codes.grade_display(grade), rows)
         for grade, rows in sorted(groups.items(), key=lambda item: order.get(item[0], 99))
     ]
 

@@ -371,7 +371,7 @@ def class_create(request: HttpRequest, year_id: int) -> HttpResponse:
                     school_type=school.school_type, auto_id=auto_id, initial={"grade_code": klass.grade_code}
                 )
                 return _classes_partial(request, actor, school_year, fresh, added=klass)
-            messages.success(request, _("%(klass)s を登録しました。") % {"klass": klass})
+            messages.success(request, _("%(klass)s を登録しました。") % {"klass": klass.display_label})
             return _year_on_school_page(school_year)
     if is_htmx(request):
         return _classes_partial(request, actor, school_year, form)

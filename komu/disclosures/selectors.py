@@ -100,7 +100,7 @@ def document_contents(*, actor: Actor, serial: str) -> DocumentContents:
             continue
         m = memberships.get(pid)
         persons.append(PersonLine(id=str(pid), name=student.full_name, kana=student.full_kana,
-                                  klass=str(m.homeroom_class) if m else "", shusseki_no=m.shusseki_no if m else None))
+                                  klass=m.homeroom_class.display_label if m else "", shusseki_no=m.shusseki_no if m else None))
     with transaction.atomic():
         school = disclosure.school
         audit_record(actor=actor.user, action="disclosures.disclosure.contents_viewed", obj=disclosure,

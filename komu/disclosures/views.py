@@ -94,7 +94,7 @@ def print_class(request: HttpRequest, class_id: str) -> HttpResponse:
         "klass": klass, "form": form, "bulk_persons": services.BULK_PERSONS,
         "reauth_fresh": mfa.reauth_is_fresh(request),
         "breadcrumbs": [{"label": _("名簿の印刷"), "url": reverse("disclosures:print_index")},
-                        {"label": str(klass), "url": ""}],
+                        {"label": klass.display_label, "url": ""}],
     })
 
 

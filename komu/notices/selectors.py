@@ -228,7 +228,6 @@ class LetterStatusRow:
 @transaction.atomic
 def letter_status(*, actor: Actor, letter_id: Any) -> tuple[Letter, list[LetterStatusRow], list[Attachment]]:
     """Read receipts and replies per pupil (names: a list read of personal data, audited)."""
-    from komu.core.codes import GRADES
     from komu.students.models import ClassMembership
 
     letter = get_in_scope(Letter.objects.filter(letters_sent_scope(actor)).select_related("school", "via_board"),
@@ -246,7 +245,7 @@ def letter_status(*, actor: Actor, letter_id: Any) -> tuple[Letter, list[LetterS
     for r in recipients:
         mine = replies.get(r.pk, [])
         rows.append(LetterStatusRow(
-            class_label=f"{GRADES.get(r.homeroom_class.grade_code, '')}{r.homeroom_class.name}",
+            class_label=r.homeroom_class.display_label,
             shusseki_no=numbers.get((r.student_id, r.homeroom_class_id)),
             name=f"{r.student.family_name} {r.student.given_name}", read_at=r.read_at,
             reply=mine[0] if mine else None, earlier_replies=max(0, len(mine) - 1),

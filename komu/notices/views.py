@@ -381,16 +381,16 @@ class LetterForm(forms.Form):
 
     def __init__(self, actor: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from komu.core.codes import GRADES
+        from komu.core.codes import grade_display
 
         classes = letter_svc.sendable_classes(actor)
-        _choice_field(self, "class_id").choices = [(c.pk, f"{GRADES.get(c.grade_code, '')}{c.name}") for c in classes]
+        _choice_field(self, "class_id").choices = [(c.pk, c.display_label) for c in classes]
         whole = bool(letter_svc._whole_school_ids(actor))
         audience = [(Letter.Audience.CLASS, _("学級の保護者"))]
         if whole:
             audience += [(Letter.Audience.GRADE, _("学年の保護者")), (Letter.Audience.SCHOOL, _("全校の保護者"))]
             grades = sorted({c.grade_code for c in classes})
-            _choice_field(self, "grade_code").choices = [("", "—")] + [(g, GRADES.get(g, g)) for g in grades]
+            _choice_field(self, "grade_code").choices = [("", "—")] + [(g, grade_display(g)) for g in grades]
         else:
             del self.fields["grade_code"]
         _choice_field(self, "audience").choices = audience

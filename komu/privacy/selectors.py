@@ -156,7 +156,7 @@ def affected_persons(actor: Actor, incident_id: Any, *, with_guardians: bool = F
         rows.append(PersonRow(
             student_id=str(s.pk), name=f"{s.family_name} {s.given_name}",
             kana=f"{s.family_name_kana} {s.given_name_kana}", school=s.school.name,
-            klass=str(membership.homeroom_class) if membership is not None else "",
+            klass=membership.homeroom_class.display_label if membership is not None else "",
             shusseki_no=membership.shusseki_no if membership is not None else None, fields=field_labels(list(p.fields)),
             guardians=guardians.get(p.student_id, []),
         ))
@@ -201,7 +201,7 @@ def class_choices(actor: Actor) -> list[tuple[str, str]]:
     classes = HomeroomClass.objects.filter(school_year__school__in=schools, school_year__year=current) \
         .select_related("school_year__school").order_by("school_year__school__code", "grade_code", "name")
     many = schools.count() > 1
-    return [(str(c.pk), f"{c.school_year.school.name} {c}" if many else str(c)) for c in classes]
+    return [(str(c.pk), f"{c.school_year.school.name} {c.display_label}" if many else c.display_label) for c in classes]
 
 
 def account_choices(actor: Actor) -> list[tuple[str, str]]:

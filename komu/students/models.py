@@ -65,7 +65,11 @@ class Student(PersonalDataModel):
     # a class re-formed at the year roll-over). Cleared when the pupil is placed.
     pending_year = models.PositiveIntegerField(_("編制待ちの年度"), null=True, blank=True)
     pending_grade_code = models.CharField(
-        _("編制待ちの学年"), max_length=2, blank=True, default="", choices=list(codes.GRADES.items())
+        _("編制待ちの学年"),
+        max_length=2,
+        blank=True,
+        default="",
+        choices=[(code, _(label)) for code, label in codes.GRADES.items()],
     )
 
     class Meta:
@@ -193,7 +197,9 @@ class EnrollmentEvent(PersonalDataModel):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollment_events")
     kind = models.CharField(_("異動の種類"), max_length=16, choices=EnrollmentKind.choices)
     date = models.DateField(_("年月日"))
-    grade_code = models.CharField(_("学年"), max_length=2, choices=list(codes.GRADES.items()))
+    grade_code = models.CharField(
+        _("学年"), max_length=2, choices=[(code, _(label)) for code, label in codes.GRADES.items()]
+    )
     other_school_name = models.CharField(_("他校名"), max_length=100, blank=True, default="")
     other_school_code = models.CharField(_("他校の学校コード"), max_length=13, blank=True, default="")
     reason = EncryptedTextField(_("事由"), blank=True, default="")

@@ -50,6 +50,8 @@ class StudentRow:
     sex: str  # the label (男 / 女 / 未設定), as the screens show it
     needs_review: bool
     sex_code: str = ""  # the stored value (male / female / unspecified), for the API
+    # class_label is Japanese whatever the language (the API returns it); pages show class_display.
+    class_display: str = ""
 
 
 def listable_classes_for(actor: Actor) -> QuerySet[HomeroomClass]:
@@ -110,6 +112,7 @@ def _rows(qs: QuerySet[Student], homeroom_class: HomeroomClass | None) -> list[S
                 id=s.pk,
                 shusseki_no=m.shusseki_no if m else None,
                 class_label=str(m.homeroom_class) if m else "",
+                class_display=m.homeroom_class.display_label if m else "",
                 family_name=s.family_name,
                 given_name=s.given_name,
                 family_name_kana=s.family_name_kana,
@@ -211,7 +214,7 @@ class EnrollmentHistoryRow:
 
     @property
     def grade_label(self) -> str:
-        return codes.GRADES.get(self.grade_code, self.grade_code)
+        return codes.grade_display(self.grade_code)
 
 
 @dataclass(frozen=True)
@@ -467,13 +470,13 @@ def placement_board(*, actor: Actor, school_id: Any, year: int, grade_code: str 
         for klass in HomeroomClass.objects.filter(school_year=school_year, grade_code=grade_code).order_by(
             "sort_order", "name"
         ):
-            classes.append(PlacementClass(id=klass.pk, label=str(klass), kind=klass.kind,
+            classes.append(PlacementClass(id=klass.pk, label=klass.display_label, kind=klass.kind,
                                           special_needs_category=klass.get_special_needs_category_display(),
                                           pupils=members.get(klass.pk, [])))
     board = PlacementBoard(
         school=school, year=year, year_title=SchoolYear(school=school, year=year).title,
-        school_year=school_year, grade_code=grade_code, grade_label=codes.grade_label(grade_code),
-        grades=[PlacementGrade(g, codes.grade_label(g), pending_counts.get(g, 0)) for g in grade_codes],
+        school_year=school_year, grade_code=grade_code, grade_label=codes.grade_display(grade_code),
+        grades=[PlacementGrade(g, codes.grade_display(g), pending_counts.get(g, 0)) for g in grade_codes],
         pending=[_placement_pupil(s) for s in pending_students], classes=classes,
         year_started=school_year is not None and timezone.localdate() >= school_year.start_date,
     )
@@ -665,7 +668,7 @@ def placement_todos(*, actor: Actor) -> list[PlacementTodo]:
     return [
         PlacementTodo(school_id=r["school_id"], school_name=r["school__name"], year=r["pending_year"] or 0,
                       grade_code=r["pending_grade_code"],
-                      grade_label=codes.GRADES.get(r["pending_grade_code"], r["pending_grade_code"]), count=r["n"])
+                      grade_label=codes.grade_display(r["pending_grade_code"]), count=r["n"])
         for r in rows
     ]
 

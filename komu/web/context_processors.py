@@ -154,6 +154,6 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         "nav_sections": sections,
         "user_display": user.display_name or user.get_username(),
         "current_role_label": (
-            f"{dict(Role.choices)[primary.role]}（{primary.org_label}）" if primary else ""
+            f"{dict(Role.choices)[primary.role]}（{primary.org_display or primary.org_label}）" if primary else ""
         ),
     }

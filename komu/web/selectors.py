@@ -89,7 +89,7 @@ def home_for(*, actor: Actor) -> HomePage:
         page.classes = list(classes)
         for klass in classes:
             page.tasks.append(Task(
-                _("%(klass)s の名簿を確認") % {"klass": klass},
+                _("%(klass)s の名簿を確認") % {"klass": klass.display_label},
                 _("在籍 %(n)d 名") % {"n": klass.pupils},
                 reverse("students:list") + f"?class={klass.pk}",
             ))

@@ -222,7 +222,7 @@ def build_chart(classes: list[ClassToday], *, width: int = 680, label_width: int
             if value:
                 segments.append((label, modifier, x, w, value))
             x += w
-        bars.append(Bar(str(klass.homeroom_class), y, sum(row), segments, x))
+        bars.append(Bar(klass.homeroom_class.display_label, y, sum(row), segments, x))
     ticks = [(label_width + round(plot * v / scale_max), v) for v in range(0, scale_max + 1, step)]
     height = top + len(classes) * (bar_height + gap) + 8
     return Chart(width, height, label_width, bar_height, scale_max, bars, ticks)
@@ -238,7 +238,7 @@ def _names(student_ids: set[uuid.UUID], school_year: SchoolYear) -> dict[uuid.UU
         return {}
     students = {s.pk: s for s in Student.objects.filter(pk__in=student_ids)}
     labels = {
-        m.student_id: str(m.homeroom_class)
+        m.student_id: m.homeroom_class.display_label
         for m in ClassMembership.objects.filter(student_id__in=student_ids,
                                                 homeroom_class__school_year=school_year)
         .select_related("homeroom_class")
@@ -421,7 +421,7 @@ def home_tasks(*, actor: Actor) -> list[Task]:
             if klass.pk in entered or klass.pk in closed or not calendar.is_school_day(klass.school_year, today):
                 continue
             n = reports.get(klass.pk, 0)
-            detail = _("%(klass)s・保護者からの連絡 %(n)d 件") % {"klass": klass, "n": n} if n else str(klass)
+            detail = _("%(klass)s・保護者からの連絡 %(n)d 件") % {"klass": klass.display_label, "n": n} if n else klass.display_label
             tasks.append(Task(
                 _("今日の出欠を入力"), detail,
                 reverse("attendance:register", kwargs={"class_id": klass.pk, "day": today}), urgent=True,

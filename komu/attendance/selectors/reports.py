@@ -236,7 +236,7 @@ def guardian_report_options(*, actor: Actor) -> list[SchoolReportOptions]:
         options.children.append(ChildChoice(
             id=child.pk, family_name=child.family_name, given_name=child.given_name,
             family_name_kana=child.family_name_kana, given_name_kana=child.given_name_kana,
-            class_label=str(membership.homeroom_class) if membership else "",
+            class_label=membership.homeroom_class.display_label if membership else "",
         ))
     return list(by_school.values())
 
@@ -624,7 +624,7 @@ def home_tasks(*, actor: Actor) -> list[Task]:
             if n:
                 tasks.append(Task(
                     _("保護者からの連絡が %(n)d 件あります（未確認）") % {"n": n},
-                    _("%(klass)s ・ 本日分") % {"klass": klass},
+                    _("%(klass)s ・ 本日分") % {"klass": klass.display_label},
                     f"{reverse('attendance:reports')}?class={klass.pk}",
                     urgent=True,
                 ))

@@ -22,6 +22,7 @@ from komu.attendance.tests.entry_helpers import (  # noqa: F401
 )
 from komu.audit.models import AuditEvent
 from komu.core.errors import NotFoundOrNoAccess, ValidationFailed
+from komu.directory.models import HomeroomClass
 from komu.testing.world import World
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +146,7 @@ def test_the_overview_is_for_those_who_oversee_the_school(world: World, who: str
 def test_the_chart_draws_a_bar_per_class_scaled_to_round_numbers() -> None:
     class Fake:
         def __init__(self, name: str, counts: dict[str, int]) -> None:
-            self.homeroom_class = name
+            self.homeroom_class = HomeroomClass(grade_code="P1", name=name)
             self.counts = counts
 
     chart = overview_selectors.build_chart([Fake("1組", {"absent": 3, "late": 1}),  # type: ignore[list-item]

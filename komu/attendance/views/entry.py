@@ -197,7 +197,7 @@ def _entry_context(request: HttpRequest, sheet: registers.EntrySheet) -> dict[st
         "max_day": min(today, sheet.school_year.end_date),
         "breadcrumbs": [
             {"label": _("出欠"), "url": reverse("attendance:home") + "?list=1"},
-            {"label": str(klass), "url": ""},
+            {"label": klass.display_label, "url": ""},
         ],
     }
 
@@ -461,7 +461,7 @@ def class_year(request: HttpRequest, class_id: int) -> HttpResponse:
         "long_absence": overview_selectors.LONG_ABSENCE,
         "breadcrumbs": [
             {"label": _("出欠"), "url": reverse("attendance:home") + "?list=1"},
-            {"label": str(klass), "url": _register_url(klass.pk, min(timezone.localdate(),
+            {"label": klass.display_label, "url": _register_url(klass.pk, min(timezone.localdate(),
                                                                        klass.school_year.end_date))},
             {"label": _("年間の出欠の記録"), "url": ""},
         ],
@@ -490,7 +490,7 @@ class ClosureForm(forms.Form):
 
     def __init__(self, *args: Any, classes: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["homeroom_class"].choices = [(c.pk, str(c)) for c in classes]  # type: ignore[attr-defined]
+        self.fields["homeroom_class"].choices = [(c.pk, c.display_label) for c in classes]  # type: ignore[attr-defined]
 
 
 def _put_errors(form: forms.Form, exc: ValidationFailed) -> None:

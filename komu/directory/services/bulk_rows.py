@@ -299,7 +299,7 @@ def _plan_classes(rows: list[Row], plan: Plan) -> None:
                 % {
                     "school": school.name,
                     "year": year,
-                    "grade": codes.GRADES[grade],
+                    "grade": codes.grade_display(grade),
                     "name": name,
                     "first": first,
                 },
@@ -537,7 +537,7 @@ def _plan_staff(rows: list[Row], plan: Plan) -> None:
                             "%(school)sの%(year)d年度%(grade)sに「%(name)s」という学級がありません。"
                             "先に学級を登録するか、年度・学年・学級名を確認してください。"
                         )
-                        % {"school": school.name, "year": year, "grade": codes.GRADES[grade], "name": name},
+                        % {"school": school.name, "year": year, "grade": codes.grade_display(grade), "name": name},
                     )
         if errors:
             plan.report_errors(row.line, errors)

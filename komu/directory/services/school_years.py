@@ -255,7 +255,7 @@ def _class_errors(klass: HomeroomClass, data: ClassInput) -> Errors:
             errors,
             "name",
             _("%(grade)sに「%(name)s」はすでにあります。別の学級名にしてください。")
-            % {"grade": codes.GRADES[klass.grade_code], "name": klass.name},
+            % {"grade": codes.grade_display(klass.grade_code), "name": klass.name},
         )
     for key, messages in model_errors(klass, exclude={*errors, "school_year"}, check_unique=False).items():
         errors.setdefault(key, messages)

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from komu.access import roles, scope
 from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
-from komu.core.codes import GRADES
+from komu.core.codes import grade_display
 from komu.core.text import TextError, normalize_kana
 from komu.core.wareki import to_wareki
 from komu.directory.models import Board, School
@@ -510,7 +510,7 @@ def roster_detail(*, actor: Actor, roster_id: Any) -> RosterDetail:
         skipped_removed=kinds.get(RosterAmendment.Kind.REMOVED, 0),
         error_rows=sum(1 for r in to_create if r.errors),
         warning_rows=sum(1 for r in rows if r.warnings),
-        grade_label=GRADES[ENTRANT_GRADE_CODE],
+        grade_label=grade_display(ENTRANT_GRADE_CODE),
     )
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from komu.access import roles, scope
 from komu.access.scope import Actor
 from komu.audit.services import Scope, audit_record
-from komu.core.codes import GRADES
+from komu.core.codes import grade_display
 from komu.core.errors import NotFoundOrNoAccess
 from komu.core.wareki import fiscal_year_of
 from komu.directory.models import Board, School
@@ -40,7 +40,7 @@ class PackageRow:
 
     @property
     def grade_label(self) -> str:
-        return GRADES.get(self.grade_code, self.grade_code)
+        return grade_display(self.grade_code)
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def transfer_send_form_for(*, actor: Actor, student_id: Any) -> SendForm:
         )
     return SendForm(
         student_id=student.pk, pupil=student.full_name, pupil_kana=student.full_kana,
-        class_label=str(membership.homeroom_class) if membership else "", school=student.school,
+        class_label=membership.homeroom_class.display_label if membership else "", school=student.school,
         schools=list(School.objects.exclude(pk=student.school_id).select_related("board")
                      .order_by("board__code", "school_type", "code")),
         boards=list(Board.objects.filter(kind=Board.Kind.MUNICIPAL).order_by("code")),

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from komu.access import roles
 from komu.access.scope import get_actor
 from komu.accounts import mfa
-from komu.core.codes import GRADES
+from komu.core.codes import grade_display
 from komu.core.errors import NotFoundOrNoAccess, PermissionDeniedError, ValidationFailed
 from komu.disclosures import services as disclosure_services
 from komu.disclosures.services import StepUpRequired
@@ -181,11 +181,11 @@ def _detail_context(view: selectors.PackageView) -> dict[str, Any]:
         "sex_label": _SEX_LABELS.get(str(pupil.get("sex", "")), ""),
         "placement_label": _PLACEMENT_LABELS.get(str(pupil.get("special_needs_placement", "none")), ""),
         "birth_date": datetime.date.fromisoformat(pupil["birth_date"]) if pupil.get("birth_date") else None,
-        "grade_label": GRADES.get(str(record.get("grade_code", "")), ""),
+        "grade_label": grade_display(str(record.get("grade_code", ""))),
         "history": [
             {**e, "kind_label": _KIND_LABELS.get(e["kind"], e["kind"]),
              "date_value": datetime.date.fromisoformat(e["date"]),
-             "grade_label": GRADES.get(e["grade_code"], e["grade_code"])}
+             "grade_label": grade_display(e["grade_code"])}
             for e in record.get("history", [])
         ],
         "attendance": record.get("attendance", {}),

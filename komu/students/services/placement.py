@@ -84,7 +84,7 @@ def _place(actor: Actor, homeroom_class: HomeroomClass, student_ids: Sequence[An
             elif started:
                 errors.append(
                     _("%(name)sさんはすでに%(klass)sにいます。年度が始まった後の学級の変更はこの画面ではできません。")
-                    % {"name": student.full_name, "klass": str(membership.homeroom_class)}
+                    % {"name": student.full_name, "klass": membership.homeroom_class.display_label}
                 )
         elif student.pending_year != school_year.year or student.pending_grade_code != homeroom_class.grade_code:
             errors.append(

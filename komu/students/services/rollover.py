@@ -196,10 +196,10 @@ def _rollover_plan(school: School, from_year: int, reform_grades: Collection[str
             digest_parts.append(f"{s.pk}@{klass.pk}")
         target = existing_targets.get((next_grade, klass.name)) if next_grade else None
         by_grade.setdefault(klass.grade_code, []).append(RolloverClassPlan(
-            source_id=klass.pk, source_label=str(klass), kind=klass.kind,
+            source_id=klass.pk, source_label=klass.display_label, kind=klass.kind,
             special_needs_category=klass.special_needs_category, name=klass.name, sort_order=klass.sort_order,
             target_grade=next_grade,
-            target_label=f"{codes.grade_label(next_grade)} {klass.name}" if carried and next_grade else "",
+            target_label=f"{codes.grade_display(next_grade)} {klass.name}" if carried and next_grade else "",
             target_exists=target is not None, carried_over=carried, pupils=tuple(pupils),
         ))
         digest_parts.append(f"class:{klass.pk}:{target.pk if target else '-'}")
@@ -210,8 +210,8 @@ def _rollover_plan(school: School, from_year: int, reform_grades: Collection[str
         index = grades.index(grade)
         next_grade = grades[index + 1] if index + 1 < len(grades) else None
         grade_plans.append(RolloverGradePlan(
-            grade_code=grade, grade_label=codes.grade_label(grade), next_grade_code=next_grade,
-            next_grade_label=codes.grade_label(next_grade) if next_grade else "",
+            grade_code=grade, grade_label=codes.grade_display(grade), next_grade_code=next_grade,
+            next_grade_label=codes.grade_display(next_grade) if next_grade else "",
             reformed=next_grade is not None and grade in reform_grades, classes=tuple(by_grade[grade]),
         ))
     placed = {m.student_id for ms in members.values() for m in ms}

@@ -4,6 +4,7 @@ the person importing them uses the English screens."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -104,3 +105,62 @@ def test_auto_proposal_matches_the_japanese_category_on_english_screens(world: W
         )
     target = {m.student_id: m.homeroom_class_id for m in proposal.moves}
     assert [target[str(p.pk)] for p in pupils] == [autism.pk, autism.pk, intellectual.pk]
+
+
+@pytest.fixture(autouse=True)
+def _japanese_after_each_test() -> Iterator[None]:
+    # A request with the English cookie leaves English active in this thread (LocaleMiddleware activates it and
+    # nothing switches back), which would leak into the next test.
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+def _stand_in_grade_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The English catalogue is filled separately; a stand-in for the grade labels shows which texts go through it.
+    monkeypatch.setattr("komu.core.codes.gettext", lambda message: {"小学1年": "Grade 1"}.get(message, message))
+
+
+@pytest.mark.django_db
+def test_english_class_list_names_the_grade_from_the_catalogue(
+    signed_in: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stand_in_grade_catalogue(monkeypatch)
+    client = signed_in("homeroom_a1")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = client.get(reverse("students:list"), {"class": world.class_a1.pk}).content.decode()
+    assert "Grade 1 1組" in html
+    assert "小学1年" not in html
+
+
+@pytest.mark.django_db
+def test_english_pupil_detail_names_the_class_from_the_catalogue(
+    signed_in: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stand_in_grade_catalogue(monkeypatch)
+    client = signed_in("homeroom_a1")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    student = world.students["a1_first"]
+    html = client.get(reverse("students:detail", args=[student.pk])).content.decode()
+    assert "Grade 1 1組" in html
+    assert "小学1年" not in html
+
+
+@pytest.mark.django_db
+def test_the_api_keeps_japanese_class_labels_when_english_is_chosen(
+    signed_in: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stand_in_grade_catalogue(monkeypatch)
+    client = signed_in("homeroom_a1")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    items = client.get(f"/api/v1/classes/{world.class_a1.pk}/students").json()["items"]
+    assert items and {item["class_label"] for item in items} == {"小学1年 1組"}
+
+
+def test_a_class_is_shown_in_the_screen_language_and_stays_japanese_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    from komu.directory.models import HomeroomClass
+
+    _stand_in_grade_catalogue(monkeypatch)
+    klass = HomeroomClass(grade_code="P1", name="1組")
+    with translation.override("en"):
+        assert klass.display_label == "Grade 1 1組"
+        assert str(klass) == "小学1年 1組"

@@ -118,7 +118,7 @@ def enrollment_event_new(request: HttpRequest, student_id: uuid.UUID) -> HttpRes
     """学籍の異動を記録: 入学・編入学・転入学・転学・退学・卒業. 転学・退学・卒業 end the enrolment."""
     actor = get_actor(request.user)
     access = _access(actor, student_id)
-    grade_choices = [(g, codes.grade_label(g)) for g in codes.grades_for_school_type(access.school_type)]
+    grade_choices = [(g, codes.grade_display(g)) for g in codes.grades_for_school_type(access.school_type)]
     if request.method == "POST":
         form = EnrollmentEventForm(request.POST, grade_choices=grade_choices)
         if form.is_valid():

@@ -120,7 +120,7 @@ def student_list(request: HttpRequest) -> HttpResponse:
     searching = bool(kana or shusseki_no)
     breadcrumbs = [{"label": _("児童生徒"), "url": reverse("students:list")}]
     if homeroom_class is not None:
-        breadcrumbs.append({"label": str(homeroom_class), "url": ""})
+        breadcrumbs.append({"label": homeroom_class.display_label, "url": ""})
     return render(request, "students/list.html", {
         "search": search,
         "schools": schools,
@@ -158,7 +158,7 @@ def student_detail(request: HttpRequest, student_id: uuid.UUID) -> HttpResponse:
         current = detail.memberships[0] if detail.memberships else None
         if current is not None:
             breadcrumbs.append({
-                "label": str(current.homeroom_class),
+                "label": current.homeroom_class.display_label,
                 "url": f"{reverse('students:list')}?class={current.homeroom_class_id}",
             })
     breadcrumbs.append({"label": student.full_name, "url": ""})

@@ -60,7 +60,7 @@ def rollover(request: HttpRequest) -> HttpResponse:
     if not 2000 <= from_year <= 2100:
         raise Http404
     grades = codes.grades_for_school_type(school.school_type)
-    grade_choices = [(g, codes.grade_label(g)) for g in grades[:-1]]
+    grade_choices = [(g, codes.grade_display(g)) for g in grades[:-1]]
     reform = frozenset(g for g in params.getlist("reform") if g in grades[:-1])
     if request.method == "POST":
         form = RolloverForm(request.POST, grade_choices=grade_choices)
