@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from komu.access.scope import get_actor
 from komu.accounts.models import User
@@ -329,6 +329,27 @@ def test_the_streamed_export_has_the_rows_of_the_roster_built_in_memory(roster_w
     for file_spec in spec.FILES:
         expected = bundle.write_csv(file_spec.columns, [r.values for r in roster.records[file_spec.name]])
         assert result.files[file_spec.filename] == expected, file_spec.name
+
+
+def test_the_export_is_japanese_whatever_the_screen_language(
+    roster_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Course titles (「2026年度 小学1年」) and every other label are data: an export made from English screens
+    is byte for byte the one made from Japanese screens, even once the catalogue translates the grades."""
+    from komu.core import codes
+    from komu.oneroster.build import build_roster
+
+    with translation.override("ja"):
+        japanese = export_board_a(roster_world)
+    monkeypatch.setattr(codes, "gettext", lambda message: f"English for {message}")
+    with translation.override("en"):
+        assert codes.grade_display("P1") == "English for 小学1年"  # the stand-in catalogue is in force
+        english = export_board_a(roster_world)
+        actor = get_actor(roster_world.user("board_officer_a"))
+        roster = build_roster(export_scope_for(actor=actor, board_code=roster_world.board_a.code))
+    assert english.files == japanese.files
+    titles = {r.values["title"] for r in roster.records[spec.COURSES.name]}
+    assert any(title.endswith("年度 小学1年") for title in titles), titles
 
 
 @pytest.mark.django_db(transaction=True)
