@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from komu.progress import checklist_texts
+
 
 class IndicatorValue(models.Model):
     """One indicator of one school in one month (`month` is the first day of the month)."""
@@ -101,6 +103,15 @@ class ChecklistItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.text}"
+
+    @property
+    def display_group(self) -> str:
+        return checklist_texts.display(self.group)
+
+    @property
+    def display_text(self) -> str:
+        """The item in the screen's language if it is one of the built-in edition's, else as loaded."""
+        return checklist_texts.display(self.text)
 
 
 class ChecklistResponse(models.Model):

@@ -93,11 +93,11 @@ def _unit_page(request: HttpRequest, unit: selectors.Unit) -> HttpResponse:
     table = selectors.comparison_table(comparison, month)
     months = _months_back(month, 12)
     series = [charts.Series(u.name, selectors.trend(u, code, months)) for u in comparison]
-    unit_label = ind.unit
+    unit_label = ind.display_unit
     chart = charts.line_chart(
-        title=_("%(name)s: %(indicator)sの推移") % {"name": unit.name, "indicator": ind.label},
+        title=_("%(name)s: %(indicator)sの推移") % {"name": unit.name, "indicator": ind.display_label},
         desc=_("%(indicator)sの月ごとの値（%(unit)s）。%(names)sを比べた折れ線グラフ。同じ値を下の表にも示します。")
-        % {"indicator": ind.label, "unit": unit_label, "names": "、".join(u.name for u in comparison)},
+        % {"indicator": ind.display_label, "unit": unit_label, "names": "、".join(u.name for u in comparison)},
         labels=[formats.date_format(m, "M") for m in months], series=series, unit=unit_label,
         y_max=100.0 if ind.kind == indicators.RATIO else None, chart_id="trend")
     fy = services.fiscal_year_now()
@@ -107,10 +107,10 @@ def _unit_page(request: HttpRequest, unit: selectors.Unit) -> HttpResponse:
     ranking_chart = None
     if ranking:
         ranking_chart = charts.bar_chart(
-            title=_("%(indicator)sの順位（%(month)s）") % {"indicator": ind.label, "month": _month_label(month)},
+            title=_("%(indicator)sの順位（%(month)s）") % {"indicator": ind.display_label, "month": _month_label(month)},
             desc=_("%(name)sの下の%(n)d件を、%(indicator)sのよい順に並べた棒グラフ。同じ値を下の表にも示します。")
-            % {"name": unit.name, "n": len(ranking), "indicator": ind.label},
-            bars=[(r.unit.name, r.figure.value, r.own, r.figure.display) for r in ranking[:50]], unit=ind.unit,
+            % {"name": unit.name, "n": len(ranking), "indicator": ind.display_label},
+            bars=[(r.unit.name, r.figure.value, r.own, r.figure.display) for r in ranking[:50]], unit=ind.display_unit,
             x_max=100.0 if ind.kind == indicators.RATIO else None, chart_id="ranking")
     positions = selectors.school_positions(unit, month, code) if unit.level == selectors.SCHOOL else []
     crumbs = [{"label": u.name, "url": u.url} for u in reversed(comparison)]
@@ -140,10 +140,10 @@ def _map_context(request: HttpRequest, *, link: bool) -> dict[str, Any]:
     measured = sum(1 for v in values.values() if v is not None)
     context.update({
         "map": charts.tile_map(
-            title=_("都道府県別 %(indicator)s（%(month)s）") % {"indicator": ind.label, "month": _month_label(month)},
+            title=_("都道府県別 %(indicator)s（%(month)s）") % {"indicator": ind.display_label, "month": _month_label(month)},
             desc=_("47都道府県を同じ大きさのマスで並べた地図（タイルグリッド）。色が濃いほど値が小さく、明るいほど大きい。"
                    "値のある都道府県は%(n)d。各マスに値を書き、同じ値を下の表にも示します。") % {"n": measured},
-            names=names, values=values, unit=ind.unit,
+            names=names, values=values, unit=ind.display_unit,
             fixed_max=100.0 if ind.kind == indicators.RATIO else None, links=links),
         "map_rows": [(c, names[c], values.get(c)) for c, _n in codes.PREFECTURES],
         "month_label": _month_label(month),
@@ -279,7 +279,7 @@ def checklist_edit(request: HttpRequest, response_id: int) -> HttpResponse:
     answers = list(response.answers.select_related("item").order_by("item__order"))
     groups: dict[str, list[ChecklistAnswer]] = {}
     for a in answers:
-        groups.setdefault(a.item.group, []).append(a)
+        groups.setdefault(a.item.display_group, []).append(a)
     locked = services.response_locked(response)
     context = {
         "response": response, "groups": groups, "locked": locked, "errors": errors,
