@@ -140,7 +140,7 @@ def trip_summary(*, actor: Actor, trip_id: object) -> TripSummary:
     removed.sort(key=lambda line: line.removed_at, reverse=True)
     return TripSummary(
         trip=trip, participant_count=trip.participants.count(), released_count=trip.health_releases.count(),
-        chaperones=chaperones, classes=[str(c) for c in trip.classes.order_by("grade_code", "sort_order", "name")],
+        chaperones=chaperones, classes=[c.display_label for c in trip.classes.order_by("grade_code", "sort_order", "name")],
         incidents=[
             IncidentLine(i.pk, i.created_at, i.chaperone.user.display_name or i.chaperone.user.username,
                          i.get_channel_display(), i.person_count, i.privacy_incident)
@@ -205,7 +205,7 @@ def _participants(trip: Trip) -> list[tuple[Student, str, int | None]]:
     rows: list[tuple[Student, str, int | None]] = []
     for s in students:
         found = membership.get(s.pk)
-        rows.append((s, str(found.homeroom_class) if found else "", found.shusseki_no if found else None))
+        rows.append((s, found.homeroom_class.display_label if found else "", found.shusseki_no if found else None))
     rows.sort(key=lambda r: (r[1], r[2] or 0))
     return rows
 
@@ -323,7 +323,7 @@ def setup_choices(*, actor: Actor) -> SetupChoices:
         student__in=scope.students_for(actor, roles.STUDENTS_VIEW),
     ).select_related("student", "homeroom_class").order_by("homeroom_class__grade_code",
                                                            "homeroom_class__sort_order", "shusseki_no"))
-    students = [(str(m.student_id), f"{m.homeroom_class} {m.shusseki_no}番 {m.student.full_name}")
+    students = [(str(m.student_id), f"{m.homeroom_class.display_label} {m.shusseki_no}番 {m.student.full_name}")
                 for m in memberships]
     staff: dict[str, str] = {}
     for school in schools:
@@ -335,7 +335,7 @@ def setup_choices(*, actor: Actor) -> SetupChoices:
             audit_record(actor=actor.user, action="trips.setup.viewed", object_type="trips.trip",
                          fields=["name"], detail={"persons": len(memberships)},
                          scope=Scope(school_id=only.pk, board_id=only.board_id) if only else None)
-    return SetupChoices([(str(c.pk), str(c)) for c in classes], students, list(staff.items()))
+    return SetupChoices([(str(c.pk), c.display_label) for c in classes], students, list(staff.items()))
 
 
 @dataclass(frozen=True)
@@ -386,7 +386,7 @@ def trip_edit_form(*, actor: Actor, trip_id: object) -> EditForm:
                  "students": [str(s.pk) for s in on_their_own],
                  "chaperones": [str(c.user_id) for c in chaperones]},
         extra=SetupChoices(
-            [(str(c.pk), str(c)) for c in classes], extra_students,
+            [(str(c.pk), c.display_label) for c in classes], extra_students,
             [(str(c.user_id), f"{c.user.display_name}（{c.user.username}）" if c.user.display_name
               else c.user.username) for c in chaperones]),
         revoked_user_ids=frozenset(str(c.user_id) for c in all_chaperones if c.revoked_at is not None),
