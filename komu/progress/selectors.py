@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import Count, F, Max, Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from komu.access import roles
 from komu.access.scope import Actor
@@ -28,7 +29,9 @@ from komu.progress.models import ChecklistResponse, IndicatorValue, Rollup
 from komu.web.selectors import Task
 
 NATION, PREFECTURE, BOARD, SCHOOL = "nation", "prefecture", "board", "school"
-LEVEL_LABELS = {NATION: "全国", PREFECTURE: "都道府県", BOARD: "教育委員会", SCHOOL: "学校"}
+# Shown on pages (in the screen's language); the open data files write their own Japanese headings.
+LEVEL_LABELS = {NATION: gettext_lazy("全国"), PREFECTURE: gettext_lazy("都道府県"), BOARD: gettext_lazy("教育委員会"),
+                SCHOOL: gettext_lazy("学校")}
 SUPPRESS_BELOW = 10
 
 

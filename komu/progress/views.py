@@ -76,6 +76,11 @@ def unit(request: HttpRequest, level: str, key: str) -> HttpResponse:
     return _unit_page(request, found)
 
 
+# The level one below each unit's, whose units the ranking lists.
+_CHILD_LEVEL = {selectors.NATION: selectors.PREFECTURE, selectors.PREFECTURE: selectors.BOARD,
+                selectors.BOARD: selectors.SCHOOL}
+
+
 def _unit_page(request: HttpRequest, unit: selectors.Unit) -> HttpResponse:
     actor = get_actor(request.user)
     latest = selectors.latest_month()
@@ -119,7 +124,7 @@ def _unit_page(request: HttpRequest, unit: selectors.Unit) -> HttpResponse:
         "trend_rows": list(zip(comparison, [s.points for s in series], strict=True)),
         "years": years, "year_rows": year_rows, "ranking": ranking, "ranking_chart": ranking_chart,
         "positions": positions, "breadcrumbs": crumbs, "month_label": _month_label(month),
-        "child_level": {"nation": "都道府県", "prefecture": "教育委員会", "board": "学校"}.get(unit.level, ""),
+        "child_level": selectors.LEVEL_LABELS.get(_CHILD_LEVEL.get(unit.level, ""), ""),
     })
     return render(request, "progress/unit.html", context)
 
