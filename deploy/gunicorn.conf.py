@@ -1,10 +1,11 @@
-"""gunicorn settings for Komu (deploy/systemd/komu-web.service: `gunicorn -c /etc/komu/gunicorn.conf.py`)."""
+"""gunicorn settings for Komu (deploy/systemd/komu-web@.service: `gunicorn -c /etc/komu/gunicorn.conf.py`)."""
 
 import multiprocessing
 import os
 
 bind = os.environ.get("KOMU_BIND", "127.0.0.1:8001")
-# Synchronous workers: Komu's requests are short; (2 × cores) + 1 is gunicorn's rule of thumb.
+# Synchronous workers: Komu's requests are short; (2 × cores) + 1 is gunicorn's rule of thumb — per machine: with
+# two instances on one machine set KOMU_WORKERS (in komu.env) to about half of it.
 workers = int(os.environ.get("KOMU_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
 timeout = 60
@@ -17,6 +18,9 @@ max_requests_jitter = 200
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = "127.0.0.1"
+# No gunicornc control socket (gunicorn 25.1+): its default under $HOME (/opt/komu) is read-only in the unit
+# (ProtectSystem=strict) and would be one path for both instances on a machine; reloads use systemctl (HUP).
+control_socket_disable = True
 
 
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature

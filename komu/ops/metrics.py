@@ -2,7 +2,8 @@
 queue's depth, imports and approvals by status).
 
 Under gunicorn each worker is its own process: set PROMETHEUS_MULTIPROC_DIR (an empty folder, cleared when the
-service starts — deploy/systemd/komu-web.service does) and the endpoint adds up every worker's histograms.
+service starts — deploy/systemd/komu-web@.service does, one folder per instance) and the endpoint adds up every
+worker's histograms.
 Labels are route names (`attendance:row`), methods and status classes — never a path, a query or anything a
 person typed, so no personal data reaches the metrics.
 """

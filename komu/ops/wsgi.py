@@ -1,4 +1,4 @@
-"""The WSGI entry point for production behind nginx (deploy/systemd/komu-web.service): Komu's application with the
+"""The WSGI entry point for production behind nginx (deploy/systemd/komu-web@.service): Komu's application with the
 client's address restored from X-Forwarded-For.
 
 Behind the proxy, REMOTE_ADDR is the proxy itself; the audit log and the sign-in lockout need the client. When the
