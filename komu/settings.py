@@ -216,6 +216,10 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("KOMU_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = _env_bool("KOMU_HSTS_PRELOAD", False)
+# The load balancer's probes, the operator's checks and Prometheus reach an app server directly over plain HTTP
+# (docs/deployment.md, "Services"; docs/operations.md, "Monitoring"): these answer there instead of redirecting to
+# an https:// URL on the app server's own address, where nothing listens. They carry no session or form.
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

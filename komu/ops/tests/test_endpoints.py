@@ -64,6 +64,18 @@ def test_metrics_on_loopback_with_latency_queue_and_counts(client: Client) -> No
 
 
 @pytest.mark.django_db
+def test_probes_and_metrics_answer_plain_http_while_pages_redirect_to_https() -> None:
+    with override_settings(SECURE_SSL_REDIRECT=True):
+        client = Client()
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+        page = client.get("/")
+    assert page.status_code == 301
+    assert page["Location"].startswith("https://")
+
+
+@pytest.mark.django_db
 def test_metrics_hidden_from_other_addresses_unless_allowed(client: Client) -> None:
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 404
     with override_settings(KOMU_METRICS_ALLOWED_NETWORKS=["203.0.113.0/24"]):
