@@ -280,6 +280,9 @@ EMAIL_BACKEND = os.environ.get("KOMU_EMAIL_BACKEND", "django.core.mail.backends.
 EMAIL_HOST = os.environ.get("KOMU_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("KOMU_EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("KOMU_FROM_EMAIL", "komu@localhost")
+# The public address (https://komu.example-city.lg.jp): links in e-mails (notifications, reminders) are made
+# absolute with it. Unset, they are bare paths such as /notices/inbox/, which a mail program cannot open.
+KOMU_BASE_URL = os.environ.get("KOMU_BASE_URL", "")
 
 TASKS = {"default": {"BACKEND": os.environ.get("KOMU_TASK_BACKEND", "django_tasks_db.DatabaseBackend")}}
 # Shared by the web process and the task worker (e.g. an import's progress while its transaction is open): files

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -136,3 +139,11 @@ def test_notification_pages(world: World, signed_in: Any) -> None:
     bad = client.post(reverse("notices:notification_settings"), {"email_mode": "sms"})
     assert bad.status_code == 200
     assert "メール通知の受け取り方を選んでください" in bad.content.decode()
+
+
+def test_links_in_e_mails_use_the_public_address_set_in_the_environment() -> None:
+    # Settings are read once per process: a fresh one, as the production units start it, with KOMU_BASE_URL set.
+    code = "import django; django.setup(); from komu.notices import notifications as n; print(n._absolute('/notices/inbox/'))"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "komu.settings", "KOMU_BASE_URL": "https://komu.example-city.lg.jp/"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "https://komu.example-city.lg.jp/notices/inbox/"
