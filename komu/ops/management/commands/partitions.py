@@ -11,7 +11,7 @@ from komu.ops import partitions
 class Command(BaseCommand):
     help = (
         "月ごとのパーティション（PostgreSQL の出欠の記録と監査ログ）: `komu partitions ensure` は今月から先の月の"
-        "パーティションを作る（毎月タイマーで実行。systemd の komu-partitions.timer）。`komu partitions list` は一覧。"
+        "パーティションを作る（毎日タイマーで実行し、揃っていれば何もしない。systemd の komu-partitions.timer）。`komu partitions list` は一覧。"
         "SQLite では何もしない。"
     )
 
