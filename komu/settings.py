@@ -284,6 +284,14 @@ DEFAULT_FROM_EMAIL = os.environ.get("KOMU_FROM_EMAIL", "komu@localhost")
 # absolute with it. Unset, they are bare paths such as /notices/inbox/, which a mail program cannot open.
 KOMU_BASE_URL = os.environ.get("KOMU_BASE_URL", "")
 
+# Optional tuning from komu.env; unset, the code that reads them uses its own default.
+if os.environ.get("KOMU_APPROVAL_REMIND_DAYS"):  # days before approvers are reminded by e-mail (default 3)
+    KOMU_APPROVAL_REMIND_DAYS = int(os.environ["KOMU_APPROVAL_REMIND_DAYS"])
+if os.environ.get("KOMU_NOTICE_ATTACHMENT_MAX_BYTES"):  # largest attachment of a notice or letter (default 10 MB)
+    KOMU_NOTICE_ATTACHMENT_MAX_BYTES = int(os.environ["KOMU_NOTICE_ATTACHMENT_MAX_BYTES"])
+if os.environ.get("KOMU_PDF_FONT_FILES"):  # extra .ttf fonts for PDFs, colon-separated, tried first
+    KOMU_PDF_FONT_FILES = [p for p in os.environ["KOMU_PDF_FONT_FILES"].split(":") if p]
+
 TASKS = {"default": {"BACKEND": os.environ.get("KOMU_TASK_BACKEND", "django_tasks_db.DatabaseBackend")}}
 # Shared by the web process and the task worker (e.g. an import's progress while its transaction is open): files
 # under var/ for a trial or one server; KOMU_CACHE_URL=redis://… (needs the redis package) for several servers.
