@@ -279,6 +279,12 @@ STORAGES = {
 EMAIL_BACKEND = os.environ.get("KOMU_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("KOMU_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("KOMU_EMAIL_PORT", "25"))
+# A relay that asks for a login: STARTTLS on 587 (KOMU_EMAIL_USE_TLS) or TLS from the start on 465 (…_USE_SSL).
+EMAIL_HOST_USER = os.environ.get("KOMU_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("KOMU_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("KOMU_EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _env_bool("KOMU_EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("KOMU_EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("KOMU_FROM_EMAIL", "komu@localhost")
 # The public address (https://komu.example-city.lg.jp): links in e-mails (notifications, reminders) are made
 # absolute with it. Unset, they are bare paths such as /notices/inbox/, which a mail program cannot open.

@@ -33,3 +33,16 @@ def test_tuning_from_the_environment_reaches_the_code() -> None:
 
 def test_unset_the_code_keeps_its_defaults() -> None:
     assert _run() == "3 10485760 None"
+
+
+def test_an_smtp_relay_with_a_login() -> None:
+    code = ("import django; django.setup(); from django.core.mail import get_connection; "
+            "c = get_connection(); print(c.host, c.port, c.username, c.password, c.use_tls, c.use_ssl, c.timeout)")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "komu.settings",
+           "KOMU_EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "KOMU_EMAIL_HOST": "smtp.example.jp",
+           "KOMU_EMAIL_PORT": "587", "KOMU_EMAIL_HOST_USER": "komu", "KOMU_EMAIL_HOST_PASSWORD": "s3cret",
+           "KOMU_EMAIL_USE_TLS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "smtp.example.jp 587 komu s3cret True False 30"
