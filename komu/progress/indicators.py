@@ -40,6 +40,15 @@ class Indicator:
     def display_unit(self) -> str:
         return gettext(self.unit)
 
+    # What it counts and where from: Japanese in the open-data dictionary, in the screen's language on pages.
+    @property
+    def display_counts(self) -> str:
+        return gettext(self.counts)
+
+    @property
+    def display_source(self) -> str:
+        return gettext(self.source)
+
 
 RATIO, COUNT, MEDIAN = "ratio", "count", "median"
 
@@ -60,74 +69,82 @@ _PAPER_LABELS = {
     "guardian": gettext_noop("FAX・紙での送付（保護者）"),
     "other": gettext_noop("FAX・紙での送付（その他）"),
 }
+# Likewise what each counts: 「その月に学校が相手先区分「相手先」へFAXまたは紙で送ったと記録した件数。」
+_PAPER_COUNTS = {
+    "lunch_centre": gettext_noop("その月に学校が相手先区分「給食センター」へFAXまたは紙で送ったと記録した件数。"),
+    "private": gettext_noop("その月に学校が相手先区分「民間事業者」へFAXまたは紙で送ったと記録した件数。"),
+    "government": gettext_noop("その月に学校が相手先区分「他の行政機関」へFAXまたは紙で送ったと記録した件数。"),
+    "guardian": gettext_noop("その月に学校が相手先区分「保護者」へFAXまたは紙で送ったと記録した件数。"),
+    "other": gettext_noop("その月に学校が相手先区分「その他」へFAXまたは紙で送ったと記録した件数。"),
+}
 
 _LIST = [
     Indicator(
         "comm_digital", gettext_noop("校務連絡のデジタル化率"), RATIO, "%", True,
-        "その月に学校がKomuで送った通知とお便りの件数を、それにFAX・紙で送ったと記録した件数を加えた総数で割った割合。",
-        "通知（komu.notices）の送信記録と「紙・FAXで送ったもの」の記録。",
+        gettext_noop("その月に学校がKomuで送った通知とお便りの件数を、それにFAX・紙で送ったと記録した件数を加えた総数で割った割合。"),
+        gettext_noop("通知（komu.notices）の送信記録と「紙・FAXで送ったもの」の記録。"),
     ),
     *[
         Indicator(
             f"paper_{code}", _PAPER_LABELS[code], COUNT, gettext_noop("件/校"), False,
-            f"その月に学校が相手先区分「{label}」へFAXまたは紙で送ったと記録した件数。",
-            "「紙・FAXで送ったもの」の記録（相手先の区分ごと）。",
+            _PAPER_COUNTS[code],
+            gettext_noop("「紙・FAXで送ったもの」の記録（相手先の区分ごと）。"),
         )
-        for code, label in PAPER_COUNTERPARTIES
+        for code, _label in PAPER_COUNTERPARTIES
     ],
     Indicator(
         "notice_ack_hours", gettext_noop("通知の受領までの時間（中央値）"), MEDIAN, gettext_noop("時間"), False,
-        "その月に学校へ配信された通知のうち受領済みのものについて、配信から「受領しました」までの時間の中央値。"
-        "教育委員会・都道府県・全国の値は、学校ごとの中央値を受領件数で重み付けした平均。",
-        "通知の送付先の記録（配信日時・受領日時）。",
+        gettext_noop("その月に学校へ配信された通知のうち受領済みのものについて、配信から「受領しました」までの時間の中央値。"
+                     "教育委員会・都道府県・全国の値は、学校ごとの中央値を受領件数で重み付けした平均。"),
+        gettext_noop("通知の送付先の記録（配信日時・受領日時）。"),
     ),
     Indicator(
         "survey_on_time", gettext_noop("照会への期限内回答率"), RATIO, "%", True,
-        "回答期限がその月にある照会のうち、期限までに提出した回答の割合。",
-        "照会・回答（komu.surveys）の回答期限と提出日時。",
+        gettext_noop("回答期限がその月にある照会のうち、期限までに提出した回答の割合。"),
+        gettext_noop("照会・回答（komu.surveys）の回答期限と提出日時。"),
     ),
     Indicator(
         "registers_electronic", gettext_noop("出席簿の電子決裁率"), RATIO, "%", True,
-        "その月の月別出席簿のうち、Komuの決裁で承認された（年度末確定・訂正中を含む）学級の割合。分母はその年度の学級数。"
-        "出席簿は月が終わってから提出されるため、月が終わるまでは未計測です。",
-        "月別出席簿（komu.attendance）の状態。",
+        gettext_noop("その月の月別出席簿のうち、Komuの決裁で承認された（年度末確定・訂正中を含む）学級の割合。分母はその年度の学級数。"
+                     "出席簿は月が終わってから提出されるため、月が終わるまでは未計測です。"),
+        gettext_noop("月別出席簿（komu.attendance）の状態。"),
     ),
     Indicator(
         "rosters_as_data", gettext_noop("入学者名簿のデータ受領率"), RATIO, "%", True,
-        "その月に入学した児童生徒のうち、教育委員会から届いた入学者名簿（データ）を受け入れて登録された人数の割合。"
-        "残りは画面で手入力された入学。",
-        "入学者名簿の記載（komu.rosters）と学籍の異動（入学）。",
+        gettext_noop("その月に入学した児童生徒のうち、教育委員会から届いた入学者名簿（データ）を受け入れて登録された人数の割合。"
+                     "残りは画面で手入力された入学。"),
+        gettext_noop("入学者名簿の記載（komu.rosters）と学籍の異動（入学）。"),
         pupil_derived=True,
     ),
     Indicator(
         "absence_digital", gettext_noop("欠席連絡のデジタル受付率"), RATIO, "%", True,
-        "その月の保護者からの欠席・遅刻・早退の連絡のうち、アプリで届いたものの割合。"
-        "分母はアプリと、担任が記録した電話連絡の合計。",
-        "出欠の記録（komu.attendance）の入力元（保護者の連絡（アプリ）／保護者の連絡（電話））。",
+        gettext_noop("その月の保護者からの欠席・遅刻・早退の連絡のうち、アプリで届いたものの割合。"
+                     "分母はアプリと、担任が記録した電話連絡の合計。"),
+        gettext_noop("出欠の記録（komu.attendance）の入力元（保護者の連絡（アプリ）／保護者の連絡（電話））。"),
         pupil_derived=True,
     ),
     Indicator(
         "letters_digital", gettext_noop("保護者へのお便りのデジタル配信率"), RATIO, "%", True,
-        "その月に学校が保護者へ送ったお便りのうち、Komuで配信したものの割合。分母はKomuのお便りと、"
-        "相手先「保護者」へ紙・FAXで送ったと記録した件数の合計。",
-        "お便り（komu.notices）と「紙・FAXで送ったもの」の記録。",
+        gettext_noop("その月に学校が保護者へ送ったお便りのうち、Komuで配信したものの割合。分母はKomuのお便りと、"
+                     "相手先「保護者」へ紙・FAXで送ったと記録した件数の合計。"),
+        gettext_noop("お便り（komu.notices）と「紙・FAXで送ったもの」の記録。"),
     ),
     Indicator(
         "staff_mfa", gettext_noop("教職員の多要素認証の設定率"), RATIO, "%", True,
-        "その月の計測時点で学校に配置されている教職員のうち、認証アプリ（TOTP）またはパスキーを登録している人の割合。"
-        "過去の月は計測した時点の値のまま残ります。",
-        "アカウント（komu.accounts）の二要素認証の登録と、教職員の配置。",
+        gettext_noop("その月の計測時点で学校に配置されている教職員のうち、認証アプリ（TOTP）またはパスキーを登録している人の割合。"
+                     "過去の月は計測した時点の値のまま残ります。"),
+        gettext_noop("アカウント（komu.accounts）の二要素認証の登録と、教職員の配置。"),
     ),
     Indicator(
         "personal_data_outputs", gettext_noop("個人情報を含む文書の印刷・出力"), COUNT, gettext_noop("件/校"), False,
-        "その月に学校で作成された、個人情報を含む名簿の出力（CSV・Excel）と出席簿・出欠の記録の印刷（PDF）の件数。",
-        "監査ログの出力・印刷の記録（students.export.created、attendance.register.printed、"
-        "attendance.annual_record.printed）。開示記録（komu.disclosures）はこの機能の作成時点で未実装のため使っていません。",
+        gettext_noop("その月に学校で作成された、個人情報を含む名簿の出力（CSV・Excel）と出席簿・出欠の記録の印刷（PDF）の件数。"),
+        gettext_noop("監査ログの出力・印刷の記録（students.export.created、attendance.register.printed、"
+                     "attendance.annual_record.printed）。開示記録（komu.disclosures）はこの機能の作成時点で未実装のため使っていません。"),
     ),
     Indicator(
         "checklist_score", gettext_noop("校務DXチェックリストの得点率"), RATIO, "%", True,
-        "その年度に提出した校務DXチェックリストの得点を満点で割った割合（年度の4月の値として記録）。",
-        "校務DXチェックリストの回答（この機能）。",
+        gettext_noop("その年度に提出した校務DXチェックリストの得点を満点で割った割合（年度の4月の値として記録）。"),
+        gettext_noop("校務DXチェックリストの回答（この機能）。"),
     ),
 ]
 

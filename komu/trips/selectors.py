@@ -323,7 +323,8 @@ def setup_choices(*, actor: Actor) -> SetupChoices:
         student__in=scope.students_for(actor, roles.STUDENTS_VIEW),
     ).select_related("student", "homeroom_class").order_by("homeroom_class__grade_code",
                                                            "homeroom_class__sort_order", "shusseki_no"))
-    students = [(str(m.student_id), f"{m.homeroom_class.display_label} {m.shusseki_no}番 {m.student.full_name}")
+    students = [(str(m.student_id), _("%(klass)s %(no)s番 %(name)s") % {
+        "klass": m.homeroom_class.display_label, "no": m.shusseki_no, "name": m.student.full_name})
                 for m in memberships]
     staff: dict[str, str] = {}
     for school in schools:

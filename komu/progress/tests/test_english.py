@@ -51,9 +51,18 @@ def test_every_indicator_name_and_unit_is_a_literal_msgid() -> None:
         assert ind.unit == "%" or f'gettext_noop("{ind.unit}")' in SOURCE, ind.code
 
 
+def test_every_indicator_definition_is_a_literal_msgid() -> None:
+    for ind in indicators.INDICATORS.values():
+        for text in (ind.counts, ind.source):
+            # Adjacent literals are one msgid; compare with the source's literals joined the same way.
+            assert text in SOURCE.replace('"\n' + " " * 21 + '"', ""), (ind.code, text)
+
+
 def test_the_per_counterparty_names_are_unchanged() -> None:
     for code, label in indicators.PAPER_COUNTERPARTIES:
         assert indicators.INDICATORS[f"paper_{code}"].label == f"FAX・紙での送付（{label}）"
+        assert indicators.INDICATORS[f"paper_{code}"].counts == (
+            f"その月に学校が相手先区分「{label}」へFAXまたは紙で送ったと記録した件数。")
 
 
 def test_the_built_in_checklist_texts_are_those_of_the_fixture() -> None:
@@ -77,6 +86,8 @@ def test_english_indicator_pages_name_the_indicators_from_the_catalogue(monkeypa
     assert ">校務連絡のデジタル化率<" not in body
     detail = client.get(reverse("progress:indicator", args=["notice_ack_hours"])).content.decode()
     assert "EN[通知の受領までの時間（中央値）]" in detail and "EN[時間]" in detail
+    ind = indicators.INDICATORS["notice_ack_hours"]
+    assert f"EN[{ind.counts}]" in detail and f"EN[{ind.source}]" in detail
 
 
 @pytest.mark.django_db
