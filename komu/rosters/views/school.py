@@ -93,6 +93,14 @@ def school_roster_accept(request: HttpRequest, roster_id: int) -> HttpResponse:
     })
 
 
+def _back_to_roster(request: HttpRequest) -> HttpResponse:
+    """After a refused action on an amendment: the roster page the form was on, else the inbox."""
+    roster_id = request.POST.get("roster") or ""
+    if roster_id.isdigit():
+        return redirect("rosters:school_roster", roster_id=int(roster_id))
+    return redirect("rosters:school_inbox")
+
+
 @login_required
 @require_capability(roles.ROSTERS_RECEIVE)
 @require_POST
@@ -105,10 +113,7 @@ def school_amendment_accept(request: HttpRequest, amendment_id: uuid.UUID) -> Ht
         raise Http404 from None
     except (ValidationFailed, PermissionDeniedError) as exc:
         messages.error(request, str(exc))
-        roster_id = request.POST.get("roster") or ""
-        if roster_id.isdigit():
-            return redirect("rosters:school_roster", roster_id=int(roster_id))
-        return redirect("rosters:school_inbox")
+        return _back_to_roster(request)
     problems = amendment.problems
     if problems:
         labels = {**RECORD_LABELS, **services.FLAG_LABELS}
@@ -133,12 +138,9 @@ def school_amendment_unapplied_resolve(request: HttpRequest, amendment_id: uuid.
     except NotFoundOrNoAccess:
         raise Http404 from None
     except (ValidationFailed, PermissionDeniedError) as exc:
-        errors = getattr(exc, "errors", {}) or {}
+        errors = exc.errors if isinstance(exc, ValidationFailed) else {}
         messages.error(request, " ".join(errors.get("note") or [str(exc)]))
-        roster_id = request.POST.get("roster") or ""
-        if roster_id.isdigit():
-            return redirect("rosters:school_roster", roster_id=int(roster_id))
-        return redirect("rosters:school_inbox")
+        return _back_to_roster(request)
     messages.success(request, _("対応済みにしました。"))
     return redirect("rosters:school_roster", roster_id=amendment.roster_id)
 
