@@ -120,13 +120,19 @@ def _stand_in_grade_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("komu.core.codes.gettext", lambda message: {"小学1年": "Grade 1"}.get(message, message))
 
 
+def _english_homeroom_client(signed_in: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A homeroom teacher who chose English, with a stand-in catalogue for the grades."""
+    _stand_in_grade_catalogue(monkeypatch)
+    client = signed_in("homeroom_a1")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
+
+
 @pytest.mark.django_db
 def test_english_class_list_names_the_grade_from_the_catalogue(
     signed_in: Any, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _stand_in_grade_catalogue(monkeypatch)
-    client = signed_in("homeroom_a1")
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    client = _english_homeroom_client(signed_in, monkeypatch)
     html = client.get(reverse("students:list"), {"class": world.class_a1.pk}).content.decode()
     assert "Grade 1 1組" in html
     assert "小学1年" not in html
@@ -136,9 +142,7 @@ def test_english_class_list_names_the_grade_from_the_catalogue(
 def test_english_pupil_detail_names_the_class_from_the_catalogue(
     signed_in: Any, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _stand_in_grade_catalogue(monkeypatch)
-    client = signed_in("homeroom_a1")
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    client = _english_homeroom_client(signed_in, monkeypatch)
     student = world.students["a1_first"]
     html = client.get(reverse("students:detail", args=[student.pk])).content.decode()
     assert "Grade 1 1組" in html
@@ -149,9 +153,7 @@ def test_english_pupil_detail_names_the_class_from_the_catalogue(
 def test_the_api_keeps_japanese_class_labels_when_english_is_chosen(
     signed_in: Any, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _stand_in_grade_catalogue(monkeypatch)
-    client = signed_in("homeroom_a1")
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    client = _english_homeroom_client(signed_in, monkeypatch)
     items = client.get(f"/api/v1/classes/{world.class_a1.pk}/students").json()["items"]
     assert items and {item["class_label"] for item in items} == {"小学1年 1組"}
 
