@@ -191,17 +191,13 @@ def _replace_attachments(report: AnonymizeReport) -> list[str]:
                 if getattr(obj, f.attname):
                     originals.append(str(getattr(obj, f.attname)))
                 stored = blobs.blob_put(obj, content, field_name=f.name)
-                if len(fields) == 1:
-                    for name, value in (("sha256", stored.sha256), ("size", stored.size)):
-                        if hasattr(obj, name):
-                            setattr(obj, name, value)
             count += 1
-            for name in ("filename",):
-                if hasattr(obj, name):
-                    setattr(obj, name, f"匿名化した添付ファイル{count}.pdf")
-            for name in ("content_type", "mime"):
-                if hasattr(obj, name):
-                    setattr(obj, name, "application/pdf")
+            # The row's description of its one file (every blob model has one blob, with these names).
+            described = {"sha256": stored.sha256, "size": stored.size, "filename": f"匿名化した添付ファイル{count}.pdf",
+                         "content_type": "application/pdf", "mime": "application/pdf"}
+            for name, value in described.items():
+                if len(fields) == 1 and hasattr(obj, name):
+                    setattr(obj, name, value)
             obj.save()
         report.attachments += count
     return originals
